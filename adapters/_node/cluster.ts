@@ -1,0 +1,60 @@
+/**
+ * Workers as `node:cluster` processes with `SCHED_NONE`: the supervisor owns
+ * the listening socket and every worker accepts from it. Closing one worker's
+ * handle leaves the socket open, so connections queued on it are taken by the
+ * others: a drain loses nothing, with no sysctl (measured on Node and Deno,
+ * see RUNTIME-NOTES.md).
+ *
+ * @module
+ */
+
+import cluster from "node:cluster";
+import type { SpawnRequest, WorkerChannel, WorkerProcess } from "../../runtime/host.ts";
+import { processChannel } from "./channel.ts";
+import { entryPath } from "./entry.ts";
+import { SPEC_VARIABLE, takeSpec } from "./process.ts";
+
+/**
+ * Start a worker process.
+ *
+ * @param request The spec and the callbacks.
+ * @returns The supervisor's handle on it.
+ */
+export function clusterSpawn(request: SpawnRequest): WorkerProcess {
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  cluster.setupPrimary({ exec: entryPath(), args: [], silent: false });
+  const worker = cluster.fork({ [SPEC_VARIABLE]: JSON.stringify(request.spec) });
+  worker.on("message", (message: unknown) => request.onMessage(message));
+  worker.on("exit", (code: number | null, signal: string | null) => request.onExit({ code, signal }));
+  // A send racing the worker's exit fails with EPIPE; its exit is reported on its own.
+  worker.on("error", () => {});
+  return {
+    pid: worker.process.pid ?? -1,
+    send(message) {
+      if (worker.isConnected()) worker.send(message);
+    },
+    kill(signal) {
+      if (worker.process.exitCode === null && worker.process.signalCode === null) worker.process.kill(signal);
+    },
+  };
+}
+
+/**
+ * This process's channel, when it is a cluster worker started by rota.
+ *
+ * @returns The channel, or `undefined`.
+ */
+export function clusterChannel(): WorkerChannel | undefined {
+  if (!cluster.isWorker) return undefined;
+  const spec = takeSpec();
+  if (spec === undefined) return undefined;
+  return processChannel(spec, (done) => {
+    const worker = cluster.worker;
+    if (!worker || !worker.isConnected()) return done();
+    // Leaving through disconnect lets the primary settle the shared handle
+    // before the process is gone (a bare exit left connections hanging).
+    worker.once("disconnect", done);
+    worker.disconnect();
+  });
+}
+

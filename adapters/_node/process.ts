@@ -1,0 +1,123 @@
+/**
+ * Host capabilities shared by all three adapters through `node:` modules,
+ * which Node, Bun and Deno all provide. Nothing here runs at import time.
+ *
+ * @module
+ */
+
+import { existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { availableParallelism } from "node:os";
+import { isAbsolute, resolve } from "node:path";
+import process from "node:process";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { describeError, RotaError } from "../../runtime/errors.ts";
+import type { Host, HostSignal } from "../../runtime/host.ts";
+import { systemClock } from "../../runtime/clock.ts";
+
+/** The environment variable that carries a worker's spec from its supervisor. */
+export const SPEC_VARIABLE = "ROTA_WORKER_SPEC";
+
+function toUrl(specifier: string): URL {
+  if (/^(file|https?|data):/.test(specifier)) return new URL(specifier);
+  return pathToFileURL(isAbsolute(specifier) ? specifier : resolve(process.cwd(), specifier));
+}
+
+async function importModule(specifier: string): Promise<{ url: string; module: unknown }> {
+  const url = toUrl(specifier);
+  if (url.protocol === "file:" && !existsSync(fileURLToPath(url))) {
+    throw new RotaError("ERR_ROTA_APP_NOT_FOUND", `Cannot find app module '${specifier}' (looked for ${fileURLToPath(url)})`);
+  }
+  try {
+    return { url: url.href, module: await import(url.href) };
+  } catch (error) {
+    throw new RotaError("ERR_ROTA_APP_IMPORT", `Cannot import app module '${specifier}': ${describeError(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+function onSignal(signal: HostSignal, handler: () => void): () => void {
+  process.on(signal, handler);
+  return () => void process.off(signal, handler);
+}
+
+/**
+ * Check that nothing else listens on the address, before workers bind it with
+ * SO_REUSEPORT (which would silently share it with another server).
+ *
+ * @param hostname Address.
+ * @param port Port.
+ * @returns When the port was free.
+ * @throws {RotaError} `ERR_ROTA_LISTEN` when it is not.
+ */
+export function probePort(hostname: string, port: number): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const server = createServer();
+    server.once("error", (error: NodeJS.ErrnoException) => reject(listenError(hostname, port, error)));
+    server.listen({ host: hostname, port, exclusive: true }, () => server.close(() => resolvePromise()));
+  });
+}
+
+/**
+ * The error for an address that cannot be bound.
+ *
+ * @param hostname Address.
+ * @param port Port.
+ * @param error What the runtime reported.
+ * @returns A `RotaError` with code `ERR_ROTA_LISTEN`.
+ */
+export function listenError(hostname: string, port: number, error: unknown): RotaError {
+  const code = (error as { code?: string })?.code;
+  const why = code === "EADDRINUSE"
+    ? "address already in use"
+    : code === "EACCES"
+    ? "permission denied"
+    : code === "EADDRNOTAVAIL"
+    ? "address not available on this machine"
+    : describeError(error);
+  return new RotaError("ERR_ROTA_LISTEN", `Cannot listen on ${hostname}:${port}: ${why}`, { cause: error });
+}
+
+/** The parts of {@linkcode Host} that every runtime provides the same way. */
+export const processHost: Pick<
+  Host,
+  | "clock"
+  | "pid"
+  | "env"
+  | "parallelism"
+  | "isTerminal"
+  | "writeLog"
+  | "writeOut"
+  | "importModule"
+  | "onSignal"
+  | "memoryUsage"
+> = {
+  clock: systemClock,
+  pid: () => process.pid,
+  env: () => process.env,
+  parallelism: () => availableParallelism(),
+  isTerminal: () => Boolean(process.stderr.isTTY),
+  writeLog: (line) => void process.stderr.write(`${line}\n`),
+  writeOut: (text) => void process.stdout.write(text),
+  importModule,
+  onSignal,
+  memoryUsage: () => process.memoryUsage.rss(),
+};
+
+/**
+ * The spec a supervisor left in this process's environment, removed from it
+ * so the app's own child processes do not mistake themselves for workers.
+ *
+ * @returns The raw spec, or `undefined` when this process is no worker.
+ */
+export function takeSpec(): unknown {
+  const raw = process.env[SPEC_VARIABLE];
+  if (raw === undefined || typeof process.send !== "function") return undefined;
+  delete process.env[SPEC_VARIABLE];
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return null;
+  }
+}

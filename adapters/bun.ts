@@ -1,0 +1,130 @@
+/**
+ * The Bun adapter: workers are `Bun.spawn` children with a JSON IPC channel,
+ * each serving `Bun.serve` on its own `SO_REUSEPORT` socket (Bun's
+ * `node:cluster` cannot pass handles).
+ *
+ * Closing one of several `SO_REUSEPORT` listeners resets the connections
+ * queued on it unless Linux's `net.ipv4.tcp_migrate_req` is 1, which hands
+ * them to a sibling listener instead. The supervisor sets it when it can
+ * (root in its network namespace) and says so at startup when it cannot.
+ *
+ * @module
+ */
+
+import { readFileSync, writeFileSync } from "node:fs";
+import process from "node:process";
+import type { Host, Listener } from "../runtime/host.ts";
+import { sleep, systemClock } from "../runtime/clock.ts";
+import { processChannel } from "./_node/channel.ts";
+import { entryPath } from "./_node/entry.ts";
+import { listenError, probePort, processHost, SPEC_VARIABLE, takeSpec } from "./_node/process.ts";
+
+/** The parts of the `Bun` global this adapter uses. */
+interface BunApi {
+  spawn(
+    command: string[],
+    options: {
+      env: Record<string, string | undefined>;
+      stdio: ["inherit", "inherit", "inherit"];
+      serialization: "json";
+      ipc(message: unknown): void;
+    },
+  ): {
+    pid: number;
+    exited: Promise<number>;
+    exitCode: number | null;
+    signalCode: string | null;
+    killed: boolean;
+    send(message: unknown): void;
+    kill(signal?: string): void;
+  };
+  serve(options: {
+    hostname: string;
+    port: number;
+    reusePort: boolean;
+    fetch(request: Request): Promise<Response>;
+  }): { stop(closeActiveConnections?: boolean): Promise<void>; readonly pendingRequests: number };
+}
+
+const bun = (): BunApi => (globalThis as unknown as { Bun: BunApi }).Bun;
+
+const MIGRATE = "/proc/sys/net/ipv4/tcp_migrate_req";
+
+/**
+ * Make sure queued connections survive a draining worker's listener closing.
+ *
+ * @returns Warnings for the log.
+ */
+export function ensureConnectionMigration(): string[] {
+  let current: string;
+  try {
+    current = readFileSync(MIGRATE, "utf8").trim();
+  } catch {
+    return ["cannot read net.ipv4.tcp_migrate_req: a draining worker may reset connections queued on its socket"];
+  }
+  if (current === "1") return [];
+  try {
+    writeFileSync(MIGRATE, "1");
+    return [];
+  } catch {
+    return [
+      "net.ipv4.tcp_migrate_req is 0 and rota cannot set it (needs root in this network namespace): a draining worker may reset connections queued on its socket; run 'sysctl -w net.ipv4.tcp_migrate_req=1' to lose none",
+    ];
+  }
+}
+
+/** Bun as a rota host. */
+export const host: Host = {
+  ...processHost,
+  runtime: "bun",
+  async prepare(options) {
+    await probePort(options.hostname, options.port);
+    return ensureConnectionMigration();
+  },
+  spawn(request) {
+    const child = bun().spawn([process.execPath, entryPath()], {
+      env: { ...process.env, [SPEC_VARIABLE]: JSON.stringify(request.spec) },
+      stdio: ["inherit", "inherit", "inherit"],
+      serialization: "json",
+      ipc: (message) => request.onMessage(message),
+    });
+    void child.exited.then(() => request.onExit({ code: child.exitCode, signal: child.signalCode }));
+    return {
+      pid: child.pid,
+      send(message) {
+        try {
+          child.send(message);
+        } catch {
+          // The child is gone; its exit is reported on its own.
+        }
+      },
+      kill(signal) {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      },
+    };
+  },
+  workerChannel() {
+    const spec = takeSpec();
+    if (spec === undefined) return undefined;
+    return processChannel(spec, (done) => {
+      process.disconnect?.();
+      done();
+    });
+  },
+  listen({ hostname, port, fetch }) {
+    let server: ReturnType<BunApi["serve"]>;
+    try {
+      server = bun().serve({ hostname, port, reusePort: true, fetch });
+    } catch (error) {
+      return Promise.reject(listenError(hostname, port, error));
+    }
+    const listener: Listener = {
+      async close() {
+        await server.stop(false);
+        while (server.pendingRequests > 0) await sleep(systemClock, 10);
+      },
+      closeAll: () => void server.stop(true),
+    };
+    return Promise.resolve(listener);
+  },
+};

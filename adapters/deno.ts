@@ -1,0 +1,48 @@
+/**
+ * The Deno adapter: workers are Deno subprocesses started through Deno's
+ * `node:cluster`, which (unlike what Deno's docs say) passes the listening
+ * handle for real. The supervisor owns the socket, so a drain loses nothing;
+ * `Deno.serve` with `reusePort` was measured to drop accepted connections on
+ * shutdown even with `tcp_migrate_req=1` (RUNTIME-NOTES.md), which is why the
+ * workers serve through `node:http` instead.
+ *
+ * Workers inherit the supervisor's permission flags; spawning them needs
+ * `--allow-run` (or `-A`).
+ *
+ * @module
+ */
+
+import { RotaError } from "../runtime/errors.ts";
+import type { Host } from "../runtime/host.ts";
+import { clusterChannel, clusterSpawn } from "./_node/cluster.ts";
+import { listenNodeHttp } from "./_node/http.ts";
+import { probePort, processHost } from "./_node/process.ts";
+
+interface DenoPermissions {
+  permissions: { querySync(descriptor: { name: string }): { state: string } };
+}
+
+function requirePermissions(): void {
+  const deno = (globalThis as unknown as { Deno: DenoPermissions }).Deno;
+  const missing = ["run", "net", "read", "env"].filter((name) => deno.permissions.querySync({ name }).state !== "granted");
+  if (missing.length > 0) {
+    throw new RotaError(
+      "ERR_ROTA_PERMISSION",
+      `Cannot start workers as Deno lacks ${missing.map((m) => `--allow-${m}`).join(", ")}: run with -A`,
+    );
+  }
+}
+
+/** Deno as a rota host. */
+export const host: Host = {
+  ...processHost,
+  runtime: "deno",
+  async prepare(options) {
+    requirePermissions();
+    await probePort(options.hostname, options.port);
+    return [];
+  },
+  spawn: clusterSpawn,
+  workerChannel: clusterChannel,
+  listen: listenNodeHttp,
+};

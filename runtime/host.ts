@@ -1,0 +1,132 @@
+/**
+ * The Host contract: everything rota needs from a runtime, as one type. Each
+ * adapter (`adapters/node.ts`, `adapters/bun.ts`, `adapters/deno.ts`) exports
+ * a `host` annotated with it, so the compiler checks the fit; nothing under
+ * `runtime/` touches a runtime global.
+ *
+ * @module
+ */
+
+import type { RuntimeName } from "./app.ts";
+import type { Clock } from "./clock.ts";
+import type { ResolvedOptions } from "./options.ts";
+import type { SupervisorMessage, WorkerMessage } from "./protocol.ts";
+
+/** What the supervisor hands a new worker (through its environment). */
+export interface WorkerSpec {
+  /** Absolute URL of the application module. */
+  readonly app: string;
+  readonly slot: number;
+  readonly generation: number;
+  readonly port: number;
+  readonly hostname: string;
+  readonly initTimeout: number;
+  readonly initWait: number;
+  readonly gracefulTimeout: number;
+  readonly logFormat: "pretty" | "json";
+  /**
+   * `now`: listen at once and let early requests wait for `init` (nobody else
+   * serves). `after-init`: listen once the first attempt settled, so that
+   * other ready workers keep taking the traffic meanwhile.
+   */
+  readonly listen: "now" | "after-init";
+}
+
+/** How a worker process ended, as the operating system reports it. */
+export interface ProcessExit {
+  readonly code: number | null;
+  readonly signal: string | null;
+}
+
+/** The supervisor's handle on one worker process. */
+export interface WorkerProcess {
+  readonly pid: number;
+  /** Send a message; silently dropped when the channel is already closed. */
+  send(message: SupervisorMessage): void;
+  /** Signal the process. */
+  kill(signal: "SIGTERM" | "SIGKILL"): void;
+}
+
+/** What the supervisor asks of `spawn`. */
+export interface SpawnRequest {
+  readonly spec: WorkerSpec;
+  /** Every message the worker sends, unvalidated. */
+  onMessage(raw: unknown): void;
+  /** Called once, when the process has exited. */
+  onExit(exit: ProcessExit): void;
+}
+
+/** A worker's end of the IPC channel. */
+export interface WorkerChannel {
+  /** The spec the supervisor sent, unvalidated. */
+  readonly spec: unknown;
+  send(message: WorkerMessage): void;
+  /** Returns its own teardown. */
+  onMessage(handler: (raw: unknown) => void): () => void;
+  /** The supervisor went away. Returns its own teardown. */
+  onDisconnect(handler: () => void): () => void;
+  /** Leave the channel cleanly, then end the process with `code`. */
+  exit(code: number): void;
+}
+
+/** What `listen` serves. */
+export interface ListenOptions {
+  readonly hostname: string;
+  readonly port: number;
+  /** Answer one request; never rejects. */
+  fetch(request: Request): Promise<Response>;
+}
+
+/** A listening server. */
+export interface Listener {
+  /**
+   * Stop accepting, close idle keep-alive connections, and resolve once every
+   * connection has ended.
+   */
+  close(): Promise<void>;
+  /** Drop every connection now (the graceful timeout passed). */
+  closeAll(): void;
+}
+
+/** The signals rota acts on. */
+export type HostSignal = "SIGTERM" | "SIGINT" | "SIGHUP";
+
+/** Everything rota needs from a runtime. */
+export interface Host {
+  readonly runtime: RuntimeName;
+  readonly clock: Clock;
+  pid(): number;
+  env(): Record<string, string | undefined>;
+  parallelism(): number;
+  isTerminal(): boolean;
+  /** Write one log line to standard error. */
+  writeLog(line: string): void;
+  /** Write text to standard output (help, `check` results). */
+  writeOut(text: string): void;
+  /**
+   * Import a module by path (relative to the working directory) or URL.
+   * @throws {RotaError} `ERR_ROTA_APP_NOT_FOUND` or `ERR_ROTA_APP_IMPORT`.
+   */
+  importModule(specifier: string): Promise<{ url: string; module: unknown }>;
+  /** Add a signal handler; returns its teardown. */
+  onSignal(signal: HostSignal, handler: () => void): () => void;
+  /** Resident set size of this process, in bytes. */
+  memoryUsage(): number;
+
+  /**
+   * Supervisor side: check what can be checked before any worker starts (the
+   * port is free, permissions) and return warnings worth printing.
+   * @throws {RotaError} When serving cannot work.
+   */
+  prepare(options: ResolvedOptions): Promise<string[]>;
+  /** Supervisor side: start a worker process. */
+  spawn(request: SpawnRequest): WorkerProcess;
+
+  /** Worker side: the channel to the supervisor, or `undefined` in a supervisor. */
+  workerChannel(): WorkerChannel | undefined;
+  /**
+   * Worker side: serve `fetch` on the shared port.
+   * @throws {RotaError} `ERR_ROTA_LISTEN` when the address cannot be bound.
+   */
+  listen(options: ListenOptions): Promise<Listener>;
+}

@@ -1,0 +1,334 @@
+/**
+ * The init gate: the init-hook contract of rota, in one place.
+ *
+ * A worker opens the gate as it starts (`open()`), so initialisation does not
+ * wait for the first request. Requests pass through `acquire()`:
+ *
+ * - while an attempt runs, they wait for it, at most `wait` milliseconds;
+ * - after a failure, the first request that arrives `retryInterval` or more
+ *   after the failed attempt runs `init` again, and every request arriving
+ *   meanwhile shares that attempt (single flight, as `Lazy` does);
+ * - a background retry with exponential back-off and jitter runs too, so a
+ *   worker recovers with no traffic at all.
+ *
+ * Each attempt's signal aborts after `timeout`. An attempt that ignores it and
+ * is still unsettled `hangGrace` later is reported as hung: the worker cannot
+ * start a second `init` beside a live first one, so its supervisor replaces it.
+ *
+ * @module
+ */
+
+import { exponentialBackoff, type RetryOptions } from "./_async.ts";
+import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
+import { RotaError } from "./errors.ts";
+
+/** What the gate reports as it goes. */
+export type InitEvent =
+  | { type: "attempt"; attempt: number }
+  | { type: "ready"; attempt: number; ms: number }
+  | { type: "failed"; attempt: number; error: unknown; retryInMs: number }
+  | { type: "hung"; attempt: number };
+
+/** Options for {@linkcode InitGate}. */
+export interface InitGateOptions<S> {
+  /** The initialisation; its result is handed to requests. */
+  init: (context: { signal: AbortSignal; attempt: number }) => S | Promise<S>;
+  /** Source of time. @default {systemClock} */
+  clock?: Clock;
+  /** Milliseconds before an attempt's signal aborts. @default {30000} */
+  timeout?: number;
+  /** Milliseconds a request waits for a running attempt before it gets 503. @default {10000} */
+  wait?: number;
+  /** Milliseconds after a failed attempt before a request may start another. @default {1000} */
+  retryInterval?: number;
+  /** Background retry back-off. @default {{ minTimeout: 1000, maxTimeout: 60000, multiplier: 2, jitter: 0.5 }} */
+  backoff?: RetryOptions;
+  /** Milliseconds after `timeout` before an unsettled attempt counts as hung. @default {5000} */
+  hangGrace?: number;
+  /** Source of randomness for jitter. @default {Math.random} */
+  random?: () => number;
+  /** Called on every attempt, success, failure and hang. */
+  onEvent?: (event: InitEvent) => void;
+}
+
+/** Where the gate is. */
+export type InitGateState<S> =
+  | { kind: "idle" }
+  | { kind: "running"; attempt: number; promise: Promise<S> }
+  | { kind: "ready"; attempt: number; state: S }
+  | {
+    kind: "failed";
+    attempt: number;
+    error: unknown;
+    /** When a request may start the next attempt (clock time). */
+    retryAt: number;
+  }
+  | { kind: "closed" };
+
+/** Why a request could not pass: answer 503 with `Retry-After: retryAfterSeconds`. */
+export class InitUnavailableError extends RotaError {
+  /** Seconds the client should wait before trying again. */
+  readonly retryAfterSeconds: number;
+
+  /**
+   * @param code Pending (still running) or failed.
+   * @param retryAfterSeconds Seconds for `Retry-After`.
+   * @param options The underlying cause.
+   */
+  constructor(
+    code: "ERR_ROTA_INIT_PENDING" | "ERR_ROTA_INIT_FAILED",
+    retryAfterSeconds: number,
+    options?: ErrorOptions,
+  ) {
+    super(
+      code,
+      code === "ERR_ROTA_INIT_PENDING"
+        ? "The worker is still initialising"
+        : "The worker failed to initialise and will retry",
+      options,
+    );
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/**
+ * Single-flight initialisation with retry on request and in the background.
+ *
+ * @typeParam S What `init` returns.
+ * @example
+ * ```ts
+ * const gate = new InitGate({ init: async ({ signal }) => await openDatabase({ signal }) });
+ * gate.open();
+ * const db = await gate.acquire(); // waits for, or retries, init
+ * ```
+ */
+export class InitGate<S> {
+  #init: InitGateOptions<S>["init"];
+  #clock: Clock;
+  #timeout: number;
+  #wait: number;
+  #retryInterval: number;
+  #backoff: RetryOptions;
+  #hangGrace: number;
+  #random: () => number;
+  #onEvent: (event: InitEvent) => void;
+  #state: InitGateState<S> = { kind: "idle" };
+  #attempts = 0;
+  #failures = 0;
+  #retryTimer: TimerHandle | undefined;
+  /** An attempt whose deadline passed but whose promise has not settled yet. */
+  #unsettled: Promise<unknown> | undefined;
+  #stop = new AbortController();
+
+  /** @param options The initialisation and its timing. */
+  constructor(options: InitGateOptions<S>) {
+    const {
+      init,
+      clock = systemClock,
+      timeout = 30000,
+      wait = 10000,
+      retryInterval = 1000,
+      backoff = { minTimeout: 1000, maxTimeout: 60000, multiplier: 2, jitter: 0.5 },
+      hangGrace = 5000,
+      random = Math.random,
+      onEvent = () => {},
+    } = options;
+    this.#init = init;
+    this.#clock = clock;
+    this.#timeout = timeout;
+    this.#wait = wait;
+    this.#retryInterval = retryInterval;
+    this.#backoff = backoff;
+    this.#hangGrace = hangGrace;
+    this.#random = random;
+    this.#onEvent = onEvent;
+  }
+
+  /** Where the gate is now. */
+  get state(): InitGateState<S> {
+    return this.#state;
+  }
+
+  /** How many attempts have started. */
+  get attempts(): number {
+    return this.#attempts;
+  }
+
+  /**
+   * Start the first attempt (at worker start). Does nothing when an attempt
+   * already ran.
+   *
+   * @returns The first attempt, settled either way: it never rejects.
+   */
+  open(): Promise<void> {
+    if (this.#state.kind !== "idle") return Promise.resolve();
+    return this.#start().then(() => {}, () => {});
+  }
+
+  /**
+   * The initialised state, once `init` has succeeded.
+   *
+   * @param signal Stops this request's wait (the attempt carries on).
+   * @returns What `init` returned.
+   * @throws {InitUnavailableError} While `init` is running past `wait`, or failed.
+   */
+  acquire(signal?: AbortSignal): Promise<S> {
+    const state = this.#state;
+    switch (state.kind) {
+      case "ready":
+        return Promise.resolve(state.state);
+      case "running":
+        return this.#waitFor(state.promise, signal);
+      case "idle":
+        return this.#waitFor(this.#start(), signal);
+      case "failed": {
+        const now = this.#clock.now();
+        if (now >= state.retryAt && !this.#unsettled) {
+          return this.#waitFor(this.#start(), signal);
+        }
+        return Promise.reject(
+          new InitUnavailableError(
+            "ERR_ROTA_INIT_FAILED",
+            seconds(Math.max(state.retryAt - now, this.#retryInterval)),
+            { cause: state.error },
+          ),
+        );
+      }
+      case "closed":
+        return Promise.reject(
+          new InitUnavailableError("ERR_ROTA_INIT_PENDING", 1),
+        );
+    }
+  }
+
+  /** Stop retrying and abort a running attempt; used as the worker stops. */
+  close(): void {
+    this.#clock.clearTimeout(this.#retryTimer);
+    this.#stop.abort(new RotaError("ERR_ROTA_INIT_FAILED", "The worker is stopping"));
+    if (this.#state.kind !== "ready") this.#state = { kind: "closed" };
+  }
+
+  #start(): Promise<S> {
+    this.#clock.clearTimeout(this.#retryTimer);
+    const attempt = ++this.#attempts;
+    const started = this.#clock.now();
+    const timeout = new AbortController();
+    const signal = AbortSignal.any([timeout.signal, this.#stop.signal]);
+    const deadline = this.#clock.setTimeout(() => {
+      timeout.abort(
+        new RotaError(
+          "ERR_ROTA_INIT_TIMEOUT",
+          `init attempt ${attempt} did not finish within ${this.#timeout}ms`,
+        ),
+      );
+    }, this.#timeout);
+    this.#onEvent({ type: "attempt", attempt });
+
+    const running = Promise.resolve().then(() => this.#init({ signal, attempt }));
+    const settled = running.then(() => true, () => true);
+    const promise = new Promise<S>((resolve, reject) => {
+      const abort = () => reject(signal.reason);
+      signal.addEventListener("abort", abort, { once: true });
+      running.then(resolve, reject).finally(() => {
+        signal.removeEventListener("abort", abort);
+        this.#clock.clearTimeout(deadline);
+      });
+    });
+    this.#state = { kind: "running", attempt, promise };
+
+    promise.then(
+      (state) => {
+        this.#failures = 0;
+        this.#state = { kind: "ready", attempt, state };
+        this.#onEvent({ type: "ready", attempt, ms: this.#clock.now() - started });
+      },
+      (error) => {
+        if (this.#state.kind === "closed" || this.#stop.signal.aborted) return;
+        this.#failures++;
+        const retryIn = Math.max(
+          this.#retryInterval,
+          exponentialBackoff(this.#failures - 1, this.#backoff, this.#random),
+        );
+        this.#state = {
+          kind: "failed",
+          attempt,
+          error,
+          retryAt: this.#clock.now() + this.#retryInterval,
+        };
+        this.#onEvent({ type: "failed", attempt, error, retryInMs: retryIn });
+        this.#watchUnsettled(settled, attempt);
+        this.#retryTimer = this.#clock.setTimeout(() => this.#retryInBackground(), retryIn);
+      },
+    );
+    return promise;
+  }
+
+  #watchUnsettled(settled: Promise<boolean>, attempt: number): void {
+    let done = false;
+    const watched = settled.then(() => {
+      done = true;
+      if (this.#unsettled === watched) this.#unsettled = undefined;
+    });
+    // `settled` was chained before this handler: an attempt that rejected on
+    // its own is already done here, one that was timed out may not be.
+    queueMicrotask(() => {
+      if (done) return;
+      this.#unsettled = watched;
+      const timer = this.#clock.setTimeout(() => {
+        if (!done) this.#onEvent({ type: "hung", attempt });
+      }, this.#hangGrace);
+      watched.then(() => this.#clock.clearTimeout(timer));
+    });
+  }
+
+  #retryInBackground(): void {
+    if (this.#state.kind !== "failed") return;
+    if (this.#unsettled) {
+      // The previous attempt still runs past its deadline: never run two inits at once.
+      this.#retryTimer = this.#clock.setTimeout(
+        () => this.#retryInBackground(),
+        this.#retryInterval,
+      );
+      return;
+    }
+    this.#start().catch(() => {});
+  }
+
+  #waitFor(promise: Promise<S>, signal?: AbortSignal): Promise<S> {
+    return new Promise<S>((resolve, reject) => {
+      const timer = this.#clock.setTimeout(() => {
+        cleanup();
+        reject(new InitUnavailableError("ERR_ROTA_INIT_PENDING", seconds(this.#wait)));
+      }, this.#wait);
+      const abort = () => {
+        cleanup();
+        reject(signal?.reason);
+      };
+      const cleanup = () => {
+        this.#clock.clearTimeout(timer);
+        signal?.removeEventListener("abort", abort);
+      };
+      signal?.addEventListener("abort", abort, { once: true });
+      promise.then(
+        (state) => {
+          cleanup();
+          resolve(state);
+        },
+        (error) => {
+          cleanup();
+          reject(
+            new InitUnavailableError(
+              "ERR_ROTA_INIT_FAILED",
+              seconds(this.#retryInterval),
+              { cause: error },
+            ),
+          );
+        },
+      );
+    });
+  }
+}
+
+function seconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
+}

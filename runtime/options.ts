@@ -1,0 +1,176 @@
+/**
+ * Every option of `rota serve`, its flag, its environment variable, its
+ * default and its validation, in one table so the CLI, the environment and
+ * `serve()` cannot drift apart.
+ *
+ * @module
+ */
+
+import { RotaError } from "./errors.ts";
+
+/** Options for `serve()` and `rota serve`. Durations are milliseconds. */
+export interface ServeOptions {
+  /** Path or URL of the application module. */
+  app: string;
+  /** TCP port. @default {8000} (env `PORT`) */
+  port?: number;
+  /** Address to bind. @default {"127.0.0.1"} */
+  hostname?: string;
+  /** How many worker processes. @default {the available parallelism} */
+  workers?: number;
+  /** How long a draining worker may take to finish its requests. @default {5000} */
+  gracefulTimeout?: number;
+  /** How long a new worker may take to listen and initialise before it counts as failed. @default {30000} */
+  startupTimeout?: number;
+  /** How long one `init` attempt may take before its signal aborts. @default {30000} */
+  initTimeout?: number;
+  /** How long a request waits for a running `init` before it gets 503. @default {10000} */
+  initWait?: number;
+  /** Log lines for people or for machines. @default {"pretty" on a terminal, "json" otherwise} */
+  logFormat?: "pretty" | "json";
+}
+
+/** Options as they arrive from a command line or a caller: unchecked, strings allowed. */
+export type RawOptions = { app?: unknown } & { [K in Exclude<keyof ServeOptions, "app">]?: unknown };
+
+/** {@linkcode ServeOptions} with every default applied and checked. */
+export type ResolvedOptions = Required<ServeOptions>;
+
+type Kind = "port" | "count" | "duration" | "hostname" | "log-format";
+
+interface OptionSpec {
+  readonly key: Exclude<keyof ServeOptions, "app">;
+  readonly flag: string;
+  readonly env: readonly string[];
+  readonly kind: Kind;
+  readonly help: string;
+}
+
+/** The options table: the CLI's flags and help, the environment variables and `serve()` keys. */
+export const OPTION_SPECS: readonly OptionSpec[] = [
+  { key: "port", flag: "--port", env: ["PORT", "ROTA_PORT"], kind: "port", help: "TCP port (default 8000)" },
+  { key: "hostname", flag: "--hostname", env: ["ROTA_HOSTNAME"], kind: "hostname", help: "address to bind (default 127.0.0.1)" },
+  { key: "workers", flag: "--workers", env: ["ROTA_WORKERS"], kind: "count", help: "worker processes (default: available parallelism)" },
+  { key: "gracefulTimeout", flag: "--graceful-timeout", env: ["ROTA_GRACEFUL_TIMEOUT"], kind: "duration", help: "time a draining worker gets (default 5s)" },
+  { key: "startupTimeout", flag: "--startup-timeout", env: ["ROTA_STARTUP_TIMEOUT"], kind: "duration", help: "time a new worker gets to become ready (default 30s)" },
+  { key: "initTimeout", flag: "--init-timeout", env: ["ROTA_INIT_TIMEOUT"], kind: "duration", help: "time one init attempt gets before its signal aborts (default 30s)" },
+  { key: "initWait", flag: "--init-wait", env: ["ROTA_INIT_WAIT"], kind: "duration", help: "time a request waits for a running init before 503 (default 10s)" },
+  { key: "logFormat", flag: "--log-format", env: ["ROTA_LOG_FORMAT"], kind: "log-format", help: "pretty or json (default: pretty on a terminal)" },
+];
+
+/** What the defaults depend on, supplied by the host. */
+export interface DefaultsContext {
+  /** The available parallelism. */
+  readonly parallelism: number;
+  /** Whether standard error is a terminal. */
+  readonly isTerminal: boolean;
+}
+
+function fail(key: string, rule: string, value: unknown): never {
+  const shown = typeof value === "string" ? value : JSON.stringify(value);
+  throw new RangeError(
+    `Cannot start server as '${kebab(key)}' must be ${rule}: current value is ${shown}`,
+  );
+}
+
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60000, h: 3600000 };
+
+/**
+ * Parse a duration: `500ms`, `5s`, `2m`, `1h`, or plain milliseconds.
+ *
+ * @param text The duration as written.
+ * @returns Milliseconds, or `undefined` when `text` is not a duration.
+ * @example
+ * ```ts
+ * parseDuration("2m"); // 120000
+ * ```
+ */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) return undefined;
+  return Math.round(Number(match[1]) * UNITS[match[2] ?? "ms"]);
+}
+
+function coerce(spec: OptionSpec, value: unknown): unknown {
+  const { key, kind } = spec;
+  const isText = typeof value === "string";
+  switch (kind) {
+    case "port": {
+      const port = isText && /^\d+$/.test(value) ? Number(value) : value;
+      if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) {
+        fail(key, "an integer from 1 to 65535", value);
+      }
+      return port;
+    }
+    case "count": {
+      const count = isText && /^\d+$/.test(value) ? Number(value) : value;
+      if (!Number.isInteger(count) || (count as number) < 1) {
+        fail(key, "a positive integer", value);
+      }
+      return count;
+    }
+    case "duration": {
+      const ms = isText ? parseDuration(value) : value;
+      if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
+        fail(key, "a duration like 500ms, 5s or 2m", value);
+      }
+      return ms;
+    }
+    case "hostname":
+      if (!isText || value.trim() === "" || /\s/.test(value)) {
+        fail(key, "a hostname or IP address", value);
+      }
+      return value;
+    case "log-format":
+      if (value !== "pretty" && value !== "json") {
+        fail(key, "'pretty' or 'json'", value);
+      }
+      return value;
+  }
+}
+
+/**
+ * Apply defaults and environment variables to `options`, and check every value.
+ * Explicit options win over the environment, which wins over the defaults.
+ *
+ * @param options What the caller gave (strings are parsed as the CLI would).
+ * @param env The environment variables.
+ * @param context What the defaults depend on.
+ * @returns Every option, checked.
+ * @throws {RangeError} With a one-line message naming the option and its value.
+ * @throws {RotaError} `ERR_ROTA_USAGE` when `app` is missing.
+ * @example
+ * ```ts
+ * resolveOptions({ app: "app.ts", workers: 2 }, {}, { parallelism: 2, isTerminal: false });
+ * ```
+ */
+export function resolveOptions(
+  options: RawOptions,
+  env: Record<string, string | undefined>,
+  context: DefaultsContext,
+): ResolvedOptions {
+  if (typeof options.app !== "string" || options.app === "") {
+    throw new RotaError("ERR_ROTA_USAGE", "Cannot start server as no app module was given");
+  }
+  const defaults: Omit<ResolvedOptions, "app"> = {
+    port: 8000,
+    hostname: "127.0.0.1",
+    workers: Math.max(1, context.parallelism),
+    gracefulTimeout: 5000,
+    startupTimeout: 30000,
+    initTimeout: 30000,
+    initWait: 10000,
+    logFormat: context.isTerminal ? "pretty" : "json",
+  };
+  const resolved: Record<string, unknown> = { app: options.app };
+  for (const spec of OPTION_SPECS) {
+    const fromEnv = spec.env.map((name) => env[name]).find((v) => v !== undefined && v !== "");
+    const given = options[spec.key] ?? fromEnv;
+    resolved[spec.key] = given === undefined ? defaults[spec.key] : coerce(spec, given);
+  }
+  return resolved as ResolvedOptions;
+}

@@ -1,0 +1,105 @@
+/**
+ * The wire protocol between the supervisor and its workers.
+ *
+ * Every message is a JSON object `{ rota: 1, type, ... }` sent over the IPC
+ * channel the adapter provides. Both ends validate what they receive with
+ * {@linkcode parseWorkerMessage} and {@linkcode parseSupervisorMessage}: a
+ * malformed message (or one an application sent on the same channel) is
+ * logged and ignored, never trusted and never a crash.
+ *
+ * @module
+ */
+
+/** The protocol version carried in every message. */
+export const PROTOCOL_VERSION = 1;
+
+/** Worker → supervisor. */
+export type WorkerMessage =
+  /** The worker's server accepts connections. */
+  | { rota: 1; type: "listening" }
+  /** An init attempt succeeded. */
+  | { rota: 1; type: "init-ok"; attempt: number }
+  /** An init attempt failed; the worker stays up and retries. */
+  | { rota: 1; type: "init-failed"; attempt: number; code: string; message: string }
+  /** An init attempt ignored its abort signal past the deadline: replace this worker. */
+  | { rota: 1; type: "init-hung"; attempt: number }
+  /** The worker cannot serve at all (bad module, port in use) and is exiting. */
+  | { rota: 1; type: "fatal"; code: string; message: string };
+
+/** Supervisor → worker. */
+export type SupervisorMessage =
+  /** Stop accepting, finish in-flight requests, run `dispose`, exit. */
+  { rota: 1; type: "drain" };
+
+type Shape = Record<string, "string" | "number" | "boolean">;
+
+const WORKER_MESSAGES: Record<WorkerMessage["type"], Shape> = {
+  "listening": {},
+  "init-ok": { attempt: "number" },
+  "init-failed": { attempt: "number", code: "string", message: "string" },
+  "init-hung": { attempt: "number" },
+  "fatal": { code: "string", message: "string" },
+};
+
+const SUPERVISOR_MESSAGES: Record<SupervisorMessage["type"], Shape> = {
+  "drain": {},
+};
+
+/** The result of parsing: the message, or why it was refused. */
+export type Parsed<M> = { ok: true; message: M } | { ok: false; reason: string };
+
+function parse<M>(raw: unknown, shapes: Record<string, Shape>): Parsed<M> {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    return { ok: false, reason: `expected an object, got ${describe(raw)}` };
+  }
+  const message = raw as Record<string, unknown>;
+  if (message.rota !== PROTOCOL_VERSION) {
+    return { ok: false, reason: `not a rota v${PROTOCOL_VERSION} message` };
+  }
+  const type = message.type;
+  if (typeof type !== "string" || !Object.hasOwn(shapes, type)) {
+    return { ok: false, reason: `unknown message type ${describe(type)}` };
+  }
+  for (const [field, kind] of Object.entries(shapes[type])) {
+    if (typeof message[field] !== kind) {
+      return {
+        ok: false,
+        reason: `'${type}' needs '${field}' as a ${kind}, got ${describe(message[field])}`,
+      };
+    }
+  }
+  return { ok: true, message: message as M };
+}
+
+function describe(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/**
+ * Validate a message a worker sent.
+ *
+ * @param raw What arrived on the channel.
+ * @returns The typed message, or the reason it was refused.
+ * @example
+ * ```ts
+ * parseWorkerMessage({ rota: 1, type: "init-ok", attempt: 1 }).ok; // true
+ * ```
+ */
+export function parseWorkerMessage(raw: unknown): Parsed<WorkerMessage> {
+  return parse(raw, WORKER_MESSAGES);
+}
+
+/**
+ * Validate a message the supervisor sent.
+ *
+ * @param raw What arrived on the channel.
+ * @returns The typed message, or the reason it was refused.
+ * @example
+ * ```ts
+ * parseSupervisorMessage({ rota: 1, type: "drain" }).ok; // true
+ * ```
+ */
+export function parseSupervisorMessage(raw: unknown): Parsed<SupervisorMessage> {
+  return parse(raw, SUPERVISOR_MESSAGES);
+}

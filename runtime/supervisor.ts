@@ -1,0 +1,463 @@
+/**
+ * The supervisor: keeps `workers` slots filled, replaces workers replacement
+ * first, respawns crashes with back-off, and shuts down in stages.
+ *
+ * Each slot holds an `active` worker and, while it is being replaced, an
+ * `incoming` one. The incoming worker must become ready before the active one
+ * is told to drain, so a slot never stops serving because of a replacement;
+ * an incoming worker that does not get ready within `startupTimeout` is killed
+ * and the active one keeps serving.
+ *
+ * @module
+ */
+
+import { exponentialBackoff } from "./_async.ts";
+import type { TimerHandle } from "./clock.ts";
+import { RotaError } from "./errors.ts";
+import type { Host, ProcessExit, WorkerProcess } from "./host.ts";
+import type { Logger } from "./log.ts";
+import type { ResolvedOptions } from "./options.ts";
+import { parseWorkerMessage, type WorkerMessage } from "./protocol.ts";
+
+/** Where a worker is in its life. */
+export type WorkerState = "starting" | "ready" | "failing" | "draining" | "exited";
+
+const TRANSITIONS: Record<WorkerState, readonly WorkerState[]> = {
+  starting: ["ready", "failing", "draining", "exited"],
+  failing: ["ready", "draining", "exited"],
+  ready: ["failing", "draining", "exited"],
+  draining: ["exited"],
+  exited: [],
+};
+
+/** One worker, as `status()` reports it. */
+export interface WorkerStatus {
+  readonly slot: number;
+  readonly generation: number;
+  readonly pid: number;
+  readonly state: WorkerState;
+  /** `active` serves the slot; `incoming` is its replacement getting ready. */
+  readonly role: "active" | "incoming" | "retired";
+}
+
+/** Why a worker process ended: asked to (it was draining), or not. */
+export type WorkerExit =
+  | { kind: "retired"; exit: ProcessExit }
+  | { kind: "crashed"; exit: ProcessExit; fatal?: { code: string; message: string } };
+
+/** Tuning that is not a user option; injectable for tests. */
+export interface SupervisorTuning {
+  /** How much longer than the graceful timeout a draining worker gets (for `dispose`) before SIGKILL. @default {3000} */
+  killGrace?: number;
+  /** A worker ready this long before it crashed resets its slot's back-off. @default {30000} */
+  stableAfter?: number;
+  /** Respawn back-off after crashes: first wait, in milliseconds. @default {100} */
+  respawnMin?: number;
+  /** Respawn back-off: longest wait. @default {30000} */
+  respawnMax?: number;
+  /** How many replacements may be under way at once. @default {1} */
+  maxSurge?: number;
+  /** Source of randomness for jitter. @default {Math.random} */
+  random?: () => number;
+}
+
+interface WorkerRecord {
+  readonly slot: Slot;
+  readonly generation: number;
+  readonly process: WorkerProcess;
+  state: WorkerState;
+  role: "active" | "incoming" | "retired";
+  readyAt: number | undefined;
+  fatal: { code: string; message: string } | undefined;
+  readonly timers: Set<TimerHandle>;
+}
+
+interface Slot {
+  readonly index: number;
+  generations: number;
+  active: WorkerRecord | undefined;
+  incoming: WorkerRecord | undefined;
+  crashes: number;
+  failedReplacements: number;
+  timer: TimerHandle | undefined;
+}
+
+type Phase =
+  | { kind: "starting"; resolve: () => void; reject: (error: unknown) => void }
+  | { kind: "running" }
+  | { kind: "stopping"; forced: boolean }
+  | { kind: "stopped"; code: number };
+
+/**
+ * The supervisor of one rota.
+ *
+ * @example
+ * ```ts
+ * const supervisor = new Supervisor(host, options, log);
+ * await supervisor.start();
+ * await supervisor.close();
+ * ```
+ */
+export class Supervisor {
+  #host: Host;
+  #options: ResolvedOptions;
+  #appUrl: string;
+  #log: Logger;
+  #tuning: Required<SupervisorTuning>;
+  #slots: Slot[];
+  #live = new Set<WorkerRecord>();
+  #queue: Slot[] = [];
+  #phase: Phase = { kind: "stopped", code: 0 };
+  #announced = false;
+  #closed: Promise<number>;
+  #resolveClosed!: (code: number) => void;
+
+  /**
+   * @param host The runtime.
+   * @param options Checked options; `app` must be an absolute URL.
+   * @param log Where the supervisor speaks.
+   * @param tuning Internal timings.
+   */
+  constructor(host: Host, options: ResolvedOptions, log: Logger, tuning: SupervisorTuning = {}) {
+    const {
+      killGrace = 3000,
+      stableAfter = 30000,
+      respawnMin = 100,
+      respawnMax = 30000,
+      maxSurge = 1,
+      random = Math.random,
+    } = tuning;
+    this.#host = host;
+    this.#options = options;
+    this.#appUrl = options.app;
+    this.#log = log;
+    this.#tuning = { killGrace, stableAfter, respawnMin, respawnMax, maxSurge, random };
+    this.#slots = Array.from({ length: options.workers }, (_, index) => ({
+      index,
+      generations: 0,
+      active: undefined,
+      incoming: undefined,
+      crashes: 0,
+      failedReplacements: 0,
+      timer: undefined,
+    }));
+    this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+  }
+
+  /** Resolves with the exit code once every worker has exited after `close()`. */
+  get closed(): Promise<number> {
+    return this.#closed;
+  }
+
+  /**
+   * Start every slot and wait until each has a worker that is ready or
+   * failing (alive, answering 503, retrying its init).
+   *
+   * @returns When the rota is up.
+   * @throws {RotaError} When a worker cannot serve at all (a bad module, the
+   * port in use); every worker is stopped first.
+   */
+  start(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#phase = { kind: "starting", resolve, reject };
+      for (const slot of this.#slots) this.#spawn(slot, "active");
+    });
+  }
+
+  /** Every live worker. */
+  status(): WorkerStatus[] {
+    return [...this.#live].map((w) => ({
+      slot: w.slot.index,
+      generation: w.generation,
+      pid: w.process.pid,
+      state: w.state,
+      role: w.role,
+    }));
+  }
+
+  /** Replace every worker, one slot at a time, each replacement ready before its predecessor drains. */
+  reload(): void {
+    if (this.#phase.kind !== "running") return;
+    this.#log.info("rolling reload of every worker");
+    for (const slot of this.#slots) this.#replace(slot);
+  }
+
+  /**
+   * Stop gracefully: every worker drains (stop accepting, finish in-flight
+   * requests, `dispose`) and is killed after the graceful timeout.
+   *
+   * @returns The exit code: 0.
+   */
+  close(): Promise<number> {
+    const phase = this.#phase;
+    if (phase.kind === "stopping" || phase.kind === "stopped") return this.#closed;
+    if (phase.kind === "starting") phase.reject(new RotaError("ERR_ROTA_STARTUP_FAILED", "Stopped while starting"));
+    this.#phase = { kind: "stopping", forced: false };
+    this.#log.info("shutting down gracefully");
+    this.#queue = [];
+    for (const slot of this.#slots) this.#host.clock.clearTimeout(slot.timer);
+    for (const worker of this.#live) this.#drain(worker);
+    this.#settleIfEmpty();
+    return this.#closed;
+  }
+
+  /**
+   * Stop now: SIGKILL every worker.
+   *
+   * @returns The exit code: 1.
+   */
+  forceClose(): Promise<number> {
+    if (this.#phase.kind === "stopped") return this.#closed;
+    this.#phase = { kind: "stopping", forced: true };
+    this.#log.warn("forced shutdown: killing every worker");
+    for (const slot of this.#slots) this.#host.clock.clearTimeout(slot.timer);
+    for (const worker of this.#live) worker.process.kill("SIGKILL");
+    this.#settleIfEmpty();
+    return this.#closed;
+  }
+
+  #spawn(slot: Slot, role: "active" | "incoming"): void {
+    const generation = slot.generations++;
+    const someoneServes = [...this.#live].some((w) => w.state === "ready");
+    const { port, hostname, initTimeout, initWait, gracefulTimeout, logFormat, startupTimeout } = this.#options;
+    let record: WorkerRecord | undefined;
+    const early: Array<() => void> = [];
+    const process = this.#host.spawn({
+      spec: {
+        app: this.#appUrl,
+        slot: slot.index,
+        generation,
+        port,
+        hostname,
+        initTimeout,
+        initWait,
+        gracefulTimeout,
+        logFormat,
+        listen: someoneServes ? "after-init" : "now",
+      },
+      onMessage: (raw) => record ? this.#onMessage(record, raw) : early.push(() => this.#onMessage(record!, raw)),
+      onExit: (exit) => record ? this.#onExit(record, exit) : early.push(() => this.#onExit(record!, exit)),
+    });
+    record = {
+      slot,
+      generation,
+      process,
+      state: "starting",
+      role,
+      readyAt: undefined,
+      fatal: undefined,
+      timers: new Set(),
+    };
+    slot[role] = record;
+    this.#live.add(record);
+    this.#after(record, startupTimeout, () => this.#onStartupTimeout(record!));
+    this.#log.info(`started worker ${slot.index}.${generation}`, { pid: process.pid, role });
+    early.forEach((replay) => replay());
+  }
+
+  #after(worker: WorkerRecord, ms: number, fn: () => void): void {
+    const timer = this.#host.clock.setTimeout(() => {
+      worker.timers.delete(timer);
+      fn();
+    }, ms);
+    worker.timers.add(timer);
+  }
+
+  #transition(worker: WorkerRecord, next: WorkerState): boolean {
+    if (worker.state === next) return false;
+    if (!TRANSITIONS[worker.state].includes(next)) return false;
+    worker.state = next;
+    return true;
+  }
+
+  #name(worker: WorkerRecord): string {
+    return `worker ${worker.slot.index}.${worker.generation} (pid ${worker.process.pid})`;
+  }
+
+  #onMessage(worker: WorkerRecord, raw: unknown): void {
+    const parsed = parseWorkerMessage(raw);
+    if (!parsed.ok) {
+      this.#log.warn(`ignored a malformed message from ${this.#name(worker)}: ${parsed.reason}`);
+      return;
+    }
+    this.#handle(worker, parsed.message);
+  }
+
+  #handle(worker: WorkerRecord, message: WorkerMessage): void {
+    switch (message.type) {
+      case "listening":
+        if (!this.#announced) {
+          this.#announced = true;
+          this.#log.info(`listening on http://${this.#options.hostname}:${this.#options.port}`);
+        }
+        return;
+      case "init-ok":
+        if (!this.#transition(worker, "ready")) return;
+        worker.readyAt = this.#host.clock.now();
+        if (worker.role === "incoming") this.#promote(worker.slot);
+        this.#checkStarted();
+        return;
+      case "init-failed":
+        if (worker.state === "starting" || worker.state === "ready") {
+          this.#transition(worker, "failing");
+          this.#log.warn(`${this.#name(worker)} is failing: init attempt ${message.attempt} failed (${message.code}); it stays up and retries`);
+        }
+        this.#checkStarted();
+        return;
+      case "init-hung":
+        this.#log.error(`${this.#name(worker)}: init attempt ${message.attempt} ignores its abort signal`);
+        if (worker.role === "incoming") worker.process.kill("SIGKILL");
+        else this.#replace(worker.slot);
+        return;
+      case "fatal":
+        worker.fatal = { code: message.code, message: message.message };
+        return;
+    }
+  }
+
+  #checkStarted(): void {
+    const phase = this.#phase;
+    if (phase.kind !== "starting") return;
+    const settled = this.#slots.every((s) => s.active?.state === "ready" || s.active?.state === "failing");
+    if (!settled) return;
+    this.#phase = { kind: "running" };
+    const ready = this.#slots.filter((s) => s.active?.state === "ready").length;
+    this.#log.info(`${ready} of ${this.#slots.length} workers ready`);
+    phase.resolve();
+  }
+
+  #onStartupTimeout(worker: WorkerRecord): void {
+    const notReady = worker.role === "incoming" ? worker.state !== "ready" : worker.state === "starting";
+    if (!notReady || worker.state === "exited" || worker.state === "draining") return;
+    this.#log.error(`${this.#name(worker)} was not ready within ${this.#options.startupTimeout}ms; killing it`);
+    worker.process.kill("SIGKILL");
+  }
+
+  #onExit(worker: WorkerRecord, exit: ProcessExit): void {
+    const wasDraining = worker.state === "draining";
+    worker.state = "exited";
+    for (const timer of worker.timers) this.#host.clock.clearTimeout(timer);
+    this.#live.delete(worker);
+    const { slot } = worker;
+    const ended: WorkerExit = wasDraining
+      ? { kind: "retired", exit }
+      : { kind: "crashed", exit, fatal: worker.fatal };
+    this.#report(worker, ended);
+
+    if (slot.active === worker) slot.active = undefined;
+    if (slot.incoming === worker) slot.incoming = undefined;
+
+    const phase = this.#phase;
+    if (phase.kind === "stopping" || phase.kind === "stopped") return this.#settleIfEmpty();
+    if (ended.kind === "retired") return this.#pump();
+
+    if (phase.kind === "starting" && ended.fatal) {
+      return this.#abortStart(new RotaError(ended.fatal.code as RotaError["code"], ended.fatal.message));
+    }
+    if (worker.role === "incoming") {
+      // A replacement that failed: the active worker keeps serving; try again later.
+      slot.failedReplacements++;
+      this.#retryLater(slot, slot.failedReplacements, () => this.#replace(slot));
+      return this.#pump();
+    }
+    if (worker.role === "active") {
+      const stable = worker.readyAt !== undefined &&
+        this.#host.clock.now() - worker.readyAt >= this.#tuning.stableAfter;
+      slot.crashes = stable ? 1 : slot.crashes + 1;
+      if (slot.incoming) return this.#adoptIncoming(slot);
+      this.#retryLater(slot, slot.crashes, () => this.#spawn(slot, "active"));
+    }
+  }
+
+  #report(worker: WorkerRecord, ended: WorkerExit): void {
+    const how = ended.exit.signal ? `signal ${ended.exit.signal}` : `code ${ended.exit.code}`;
+    if (ended.kind === "retired") {
+      this.#log.info(`${this.#name(worker)} exited (${how})`);
+    } else if (ended.fatal) {
+      this.#log.error(`${this.#name(worker)} cannot serve: ${ended.fatal.message}`, { code: ended.fatal.code });
+    } else {
+      this.#log.error(`${this.#name(worker)} exited unexpectedly (${how})`);
+    }
+  }
+
+  #retryLater(slot: Slot, failures: number, fn: () => void): void {
+    const { respawnMin, respawnMax, random } = this.#tuning;
+    const wait = exponentialBackoff(failures - 1, { minTimeout: respawnMin, maxTimeout: respawnMax, jitter: 0.2 }, random);
+    if (failures > 1) this.#log.warn(`slot ${slot.index}: retrying in ${wait}ms after ${failures} failures`);
+    this.#host.clock.clearTimeout(slot.timer);
+    slot.timer = this.#host.clock.setTimeout(() => {
+      slot.timer = undefined;
+      if (this.#phase.kind === "running" || this.#phase.kind === "starting") fn();
+    }, wait);
+  }
+
+  #adoptIncoming(slot: Slot): void {
+    // The active worker died while its replacement starts: the replacement
+    // becomes the slot's worker now, ready or not.
+    const incoming = slot.incoming!;
+    slot.incoming = undefined;
+    slot.active = incoming;
+    incoming.role = "active";
+    this.#pump();
+  }
+
+  #replace(slot: Slot): void {
+    if (slot.incoming || this.#queue.includes(slot)) return;
+    this.#queue.push(slot);
+    this.#pump();
+  }
+
+  #pump(): void {
+    if (this.#phase.kind !== "running") return;
+    const surge = this.#slots.filter((s) => s.incoming).length;
+    let room = this.#tuning.maxSurge - surge;
+    while (room > 0 && this.#queue.length > 0) {
+      const slot = this.#queue.shift()!;
+      if (slot.incoming || slot.timer !== undefined) continue;
+      if (!slot.active) continue;
+      this.#spawn(slot, "incoming");
+      room--;
+    }
+  }
+
+  #promote(slot: Slot): void {
+    const incoming = slot.incoming;
+    if (!incoming) return;
+    const outgoing = slot.active;
+    slot.active = incoming;
+    slot.incoming = undefined;
+    slot.failedReplacements = 0;
+    incoming.role = "active";
+    this.#log.info(`${this.#name(incoming)} is ready and replaces ${outgoing ? this.#name(outgoing) : "nobody"}`);
+    if (outgoing) this.#drain(outgoing);
+    this.#pump();
+  }
+
+  #drain(worker: WorkerRecord): void {
+    if (!this.#transition(worker, "draining")) return;
+    worker.role = "retired";
+    worker.process.send({ rota: 1, type: "drain" });
+    this.#after(worker, this.#options.gracefulTimeout + this.#tuning.killGrace, () => {
+      this.#log.warn(`${this.#name(worker)} did not exit after draining; killing it`);
+      worker.process.kill("SIGKILL");
+    });
+  }
+
+  #abortStart(error: RotaError): void {
+    const phase = this.#phase;
+    if (phase.kind !== "starting") return;
+    this.#phase = { kind: "stopping", forced: false };
+    for (const slot of this.#slots) this.#host.clock.clearTimeout(slot.timer);
+    for (const worker of this.#live) this.#drain(worker);
+    phase.reject(error);
+    this.#settleIfEmpty();
+  }
+
+  #settleIfEmpty(): void {
+    const phase = this.#phase;
+    if (phase.kind !== "stopping" || this.#live.size > 0) return;
+    const code = phase.forced ? 1 : 0;
+    this.#phase = { kind: "stopped", code };
+    this.#resolveClosed(code);
+  }
+}
