@@ -1,0 +1,204 @@
+/**
+ * Starting real rota processes on a chosen runtime, and talking HTTP to them
+ * on 127.0.0.1. Every wait is bounded; every process is killed by pid.
+ */
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import http from "node:http";
+import { createServer } from "node:net";
+import { delimiter, join, resolve } from "node:path";
+import process from "node:process";
+
+export const ROOT = resolve(import.meta.dirname, "..");
+export const FIXTURES = join(ROOT, "test", "fixtures");
+const BIN = join(ROOT, "node_modules", ".bin");
+
+/** A runtime the behavioural suite runs rota on. */
+export interface Target {
+  readonly name: string;
+  /** The command that stands for `rota`. */
+  readonly command: readonly string[];
+}
+
+/** The machine's own `node` (Node 20 here), not the one npm installed. */
+export function systemNode(): string {
+  if (process.env.ROTA_SYSTEM_NODE) return process.env.ROTA_SYSTEM_NODE;
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (!dir || dir.includes("node_modules")) continue;
+    const candidate = join(dir, "node");
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new Error("no node outside node_modules on PATH");
+}
+
+export const TARGETS: Record<string, () => Target> = {
+  "node-system": () => ({ name: "node (machine)", command: [systemNode(), join(ROOT, "dist", "rota.js")] }),
+  "node-npm": () => ({ name: "node 24 (npm)", command: [join(BIN, "node"), join(ROOT, "dist", "rota.js")] }),
+  "bun": () => ({ name: "bun", command: [join(BIN, "bun"), join(ROOT, "mod.ts")] }),
+  "deno": () => ({ name: "deno", command: [join(BIN, "deno"), "run", "-A", join(ROOT, "mod.ts")] }),
+};
+
+/** A port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once("error", fail);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => done(port));
+    });
+  });
+}
+
+/** Resolve when `check` returns a truthy value; fail after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  timeoutMs = 15000,
+  intervalMs = 50,
+): Promise<NonNullable<T>> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      const value = await check();
+      if (value) return value as NonNullable<T>;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? `: ${last}` : ""}`);
+}
+
+/** One HTTP answer. */
+export interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** GET over a new connection (no keep-alive), bounded by `timeoutMs`. */
+export function get(url: string, timeoutMs = 10000): Promise<Answer> {
+  return new Promise((done, fail) => {
+    const request = http.get(url, { agent: false, timeout: timeoutMs }, (response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk) => (body += chunk));
+      response.on("end", () => done({ status: response.statusCode ?? 0, headers: response.headers, body }));
+      response.on("error", fail);
+    });
+    request.on("timeout", () => request.destroy(new Error(`GET ${url} timed out`)));
+    request.on("error", fail);
+  });
+}
+
+/** How a process ended. */
+export interface Ended {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** A rota process started by a test. */
+export class Rota {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly exited: Promise<Ended>;
+  stdout = "";
+  stderr = "";
+
+  private constructor(child: ChildProcess, port: number) {
+    this.child = child;
+    this.port = port;
+    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (this.stdout += chunk));
+    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (this.stderr += chunk));
+    this.exited = new Promise((done) => child.once("exit", (code, signal) => done({ code, signal })));
+  }
+
+  /** Run `rota <args>` on `target`; `port` is only recorded. */
+  static run(target: Target, args: readonly string[], options: { env?: Record<string, string>; port?: number } = {}): Rota {
+    const [command, ...prefix] = target.command;
+    const child = spawn(command, [...prefix, ...args], {
+      cwd: FIXTURES,
+      env: { ...process.env, ROTA_LOG_FORMAT: "pretty", NO_COLOR: "1", ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const rota = new Rota(child, options.port ?? 0);
+    running.add(rota);
+    void rota.exited.then(() => running.delete(rota));
+    return rota;
+  }
+
+  /** `rota serve <app> --port <free port> <args>`, resolved once `ready` workers are up. */
+  static async serve(
+    target: Target,
+    app: string,
+    args: readonly string[] = [],
+    options: { env?: Record<string, string>; ready?: RegExp } = {},
+  ): Promise<Rota> {
+    const port = await freePort();
+    const rota = Rota.run(target, ["serve", app, "--port", String(port), "--hostname", "127.0.0.1", ...args], {
+      ...options,
+      port,
+    });
+    await rota.waitForLog(options.ready ?? /workers? ready/);
+    return rota;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get log(): string {
+    return this.stdout + this.stderr;
+  }
+
+  /** Wait until the combined output matches. */
+  async waitForLog(pattern: RegExp, timeoutMs = 20000): Promise<RegExpMatchArray> {
+    let ended = false;
+    void this.exited.then(() => (ended = true));
+    return await waitFor(`log line ${pattern}`, () => {
+      const match = this.log.match(pattern);
+      if (!match && ended) throw new Error(`rota exited; output:\n${this.log}`);
+      return match;
+    }, timeoutMs);
+  }
+
+  /** Worker pids the supervisor reported starting, in order. */
+  workerPids(): number[] {
+    return [...this.log.matchAll(/started worker \d+\.\d+ \(pid=(\d+)/g)].map((m) => Number(m[1]));
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+
+  /** Stop gracefully and wait; SIGKILL after `timeoutMs`. */
+  async stop(timeoutMs = 15000): Promise<Ended> {
+    this.signal("SIGTERM");
+    const timer = setTimeout(() => this.signal("SIGKILL"), timeoutMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+const running = new Set<Rota>();
+
+/** Kill, by pid, every rota a test started and left running (after a failed assertion). */
+export async function killLeftovers(): Promise<void> {
+  await Promise.all([...running].map((rota) => rota.stop(5000)));
+}
+
+/** Whether a process with this pid exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,3 @@
+import { behaviourSuite } from "./suite.ts";
+
+behaviourSuite("bun");

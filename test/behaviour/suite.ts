@@ -1,0 +1,203 @@
+/**
+ * The behavioural suite: the same tests against real rota processes of one
+ * runtime. Each `<runtime>.test.ts` beside this file runs it for one target.
+ */
+
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { alive, get, killLeftovers, Rota, type Target, TARGETS, waitFor } from "../_harness.ts";
+
+/** Assert the process printed `pattern` as one clear line and no stack trace. */
+function assertOneClearLine(rota: Rota, pattern: RegExp): void {
+  const lines = rota.stderr.split("\n").filter((l) => l.trim() !== "");
+  assert.equal(lines.length, 1, `expected one line on stderr, got:\n${rota.stderr}`);
+  assert.match(lines[0], pattern);
+  assert.doesNotMatch(rota.log, /^\s+at /m, "no stack trace");
+}
+
+async function pidsAnswering(url: string, want: number, maxRequests: number): Promise<Set<number>> {
+  const pids = new Set<number>();
+  for (let sent = 0; sent < maxRequests && pids.size < want; sent += 8) {
+    const answers = await Promise.all(Array.from({ length: 8 }, () => get(`${url}/slow?ms=20`)));
+    for (const answer of answers) {
+      assert.equal(answer.status, 200, answer.body);
+      pids.add(JSON.parse(answer.body).pid);
+    }
+  }
+  return pids;
+}
+
+/**
+ * Register the suite for one target.
+ *
+ * @param key A key of `TARGETS`.
+ */
+export function behaviourSuite(key: keyof typeof TARGETS): void {
+  const target: Target = TARGETS[key]();
+
+  describe(`rota on ${target.name}`, { timeout: 180_000 }, () => {
+    after(killLeftovers);
+
+    test("serve starts N workers that all answer on one shared port", async () => {
+      const rota = await Rota.serve(target, "hello.js", ["--workers", "2"]);
+      assert.match(rota.log, /2 of 2 workers ready/);
+      const started = rota.workerPids();
+      assert.equal(started.length, 2);
+      const answering = await pidsAnswering(rota.url, 2, 400);
+      assert.deepEqual([...answering].sort(), [...started].sort());
+      const answer = JSON.parse((await get(`${rota.url}/x`)).body);
+      assert.equal(answer.runtime, key.startsWith("node") ? "node" : key);
+      assert.equal(answer.attempt, 1, "init ran once, at worker start");
+      assert.deepEqual(await rota.stop(), { code: 0, signal: null });
+    });
+
+    test("init that fails twice leaves the worker up, answering 503 with Retry-After, until it succeeds on the same pid", async () => {
+      const rota = await Rota.serve(target, "flaky.js", ["--workers", "1"], {
+        env: { ROTA_TEST_FAIL_TIMES: "2" },
+        ready: /0 of 1 workers ready/,
+      });
+      const [pid] = rota.workerPids();
+      const refused = await get(rota.url);
+      assert.equal(refused.status, 503);
+      assert.match(String(refused.headers["retry-after"]), /^[1-9]\d*$/);
+      assert.match(String(refused.headers["content-type"]), /^application\/json/);
+      assert.doesNotMatch(refused.body, /SECRET|postgres/, "the error text stays in the log");
+      assert.match(rota.log, /init attempt 1 failed: cannot reach database/);
+
+      const ok = await waitFor("init to succeed", async () => {
+        const answer = await get(rota.url);
+        assert.ok(answer.status === 200 || answer.status === 503, `unexpected ${answer.status}`);
+        if (answer.status === 503) assert.ok(answer.headers["retry-after"]);
+        return answer.status === 200 ? JSON.parse(answer.body) : undefined;
+      }, 20000, 200);
+      assert.equal(ok.pid, pid, "the same process recovered: no restart");
+      assert.equal(ok.attempt, 3);
+      assert.match(rota.log, /init attempt 2 failed/);
+      assert.ok(alive(pid));
+      assert.equal(rota.workerPids().length, 1, "no worker was respawned");
+      assert.equal((await rota.stop()).code, 0);
+    });
+
+    test("a worker killed by SIGKILL is respawned while the other keeps serving", async () => {
+      const rota = await Rota.serve(target, "hello.js", ["--workers", "2"]);
+      const [victim, survivor] = rota.workerPids();
+      process.kill(victim, "SIGKILL");
+      await rota.waitForLog(new RegExp(`pid ${victim}\\) exited unexpectedly \\(signal SIGKILL\\)`));
+      for (let i = 0; i < 20; i++) {
+        assert.equal((await get(`${rota.url}/x`)).status, 200, "the rota keeps answering");
+      }
+      await rota.waitForLog(/init succeeded[^\n]*\n(?:.*\n)*?/);
+      const replacement = await waitFor("a respawned worker", () => rota.workerPids()[2]);
+      assert.ok(![victim, survivor].includes(replacement));
+      await rota.waitForLog(/worker 0\.1\] init succeeded|worker 1\.1\] init succeeded/);
+      assert.ok(alive(survivor) && alive(replacement));
+      assert.equal((await rota.stop()).code, 0);
+    });
+
+    test("SIGTERM lets an in-flight request finish, runs dispose, and exits 0", async () => {
+      const disposeLog = join(mkdtempSync(join(tmpdir(), "rota-")), "dispose.log");
+      const rota = await Rota.serve(target, "hello.js", ["--workers", "1"], { env: { ROTA_TEST_DISPOSE_LOG: disposeLog } });
+      const [pid] = rota.workerPids();
+      const inFlight = get(`${rota.url}/slow?ms=1500`);
+      await new Promise((r) => setTimeout(r, 300));
+      rota.signal("SIGTERM");
+      const answer = await inFlight;
+      assert.equal(answer.status, 200);
+      assert.equal(answer.headers.connection, "close");
+      assert.deepEqual(await rota.exited, { code: 0, signal: null });
+      assert.equal(readFileSync(disposeLog, "utf8"), `${pid}\n`, "dispose ran once in the worker");
+      assert.ok(!alive(pid));
+    });
+
+    test("a second SIGTERM forces the shutdown", async () => {
+      const rota = await Rota.serve(target, "hello.js", ["--workers", "1", "--graceful-timeout", "60s"]);
+      const [pid] = rota.workerPids();
+      const inFlight = get(`${rota.url}/slow?ms=30000`, 40000).catch((error) => error);
+      await new Promise((r) => setTimeout(r, 300));
+      rota.signal("SIGTERM");
+      await rota.waitForLog(/shutting down gracefully/);
+      rota.signal("SIGTERM");
+      assert.deepEqual(await rota.exited, { code: 1, signal: null });
+      await waitFor("the worker to be gone", () => !alive(pid), 5000);
+      await inFlight;
+    });
+
+    test("malformed IPC messages are logged and ignored", async () => {
+      const rota = await Rota.serve(target, "chatty.js", ["--workers", "1"]);
+      assert.equal((await get(`${rota.url}/junk`)).status, 200);
+      await rota.waitForLog(/ignored a malformed message[^\n]*not a rota v1 message/);
+      await rota.waitForLog(/ignored a malformed message[^\n]*'init-ok' needs 'attempt' as a number/);
+      assert.equal((await get(`${rota.url}/`)).status, 200, "still serving");
+      assert.equal(rota.workerPids().length, 1, "no worker was replaced");
+      assert.equal((await rota.stop()).code, 0);
+    });
+
+    describe("bad input exits with one clear line", () => {
+      const usage: Array<[string, string[], RegExp]> = [
+        ["an unknown flag", ["serve", "hello.js", "--bogus", "1"], /Unknown flag '--bogus'/],
+        ["an unknown command", ["frobnicate"], /Unknown command 'frobnicate'/],
+        ["no app", ["serve", "--workers", "2"], /needs an app module/],
+        ["--workers 0", ["serve", "hello.js", "--workers", "0"], /'workers' must be a positive integer: current value is 0/],
+        ["--port 70000", ["serve", "hello.js", "--port", "70000"], /'port' must be an integer from 1 to 65535: current value is 70000/],
+        ["a duration like soon", ["serve", "hello.js", "--graceful-timeout", "soon"], /'graceful-timeout' must be a duration like 500ms, 5s or 2m: current value is soon/],
+      ];
+      for (const [what, args, pattern] of usage) {
+        test(`${what} exits 2`, async () => {
+          const rota = Rota.run(target, args);
+          assert.deepEqual(await rota.exited, { code: 2, signal: null });
+          assertOneClearLine(rota, pattern);
+        });
+      }
+
+      const failures: Array<[string, string, RegExp]> = [
+        ["a missing app module", "nowhere.js", /Cannot find app module 'nowhere\.js'/],
+        ["a default export of the wrong shape", "not_an_app.js", /default export must be an object with a fetch\(request, env\) method: current value is number/],
+        ["an object without fetch", "no_fetch.js", /has no fetch\(request, env\) method/],
+        ["an app that throws at import", "throws_at_import.js", /Cannot import app module 'throws_at_import\.js': configuration file \/etc\/app\.toml is unreadable/],
+      ];
+      for (const [what, app, pattern] of failures) {
+        test(`${what} exits 1 for serve and check`, async () => {
+          for (const command of ["serve", "check"]) {
+            const rota = Rota.run(target, [command, app, "--workers", "2"].slice(0, command === "check" ? 2 : 4));
+            assert.deepEqual(await rota.exited, { code: 1, signal: null });
+            assertOneClearLine(rota, pattern);
+          }
+        });
+      }
+
+      test("a port already in use exits 1 without starting a respawn loop", async () => {
+        const blocker = createServer();
+        await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
+        const { port } = blocker.address() as { port: number };
+        try {
+          const rota = Rota.run(target, ["serve", "hello.js", "--port", String(port), "--workers", "2"]);
+          assert.deepEqual(await rota.exited, { code: 1, signal: null });
+          assertOneClearLine(rota, new RegExp(`Cannot listen on 127\\.0\\.0\\.1:${port}: address already in use`));
+        } finally {
+          blocker.close();
+        }
+      });
+    });
+
+    test("check accepts a valid app and --help lists the flags", async () => {
+      const check = Rota.run(target, ["check", "hello.js"]);
+      assert.equal((await check.exited).code, 0);
+      assert.match(check.stdout, /is a valid app \(init, fetch, dispose\)/);
+      const help = Rota.run(target, ["--help"]);
+      assert.equal((await help.exited).code, 0);
+      for (const flag of ["--port", "--workers", "--graceful-timeout", "--init-timeout"]) {
+        assert.ok(help.stdout.includes(flag), flag);
+      }
+    });
+
+    test("options come from environment variables too", async () => {
+      const rota = await Rota.serve(target, "hello.js", [], { env: { ROTA_WORKERS: "1" } });
+      assert.match(rota.log, /1 of 1 workers ready/);
+      assert.equal((await rota.stop()).code, 0);
+    });
+  });
+}
