@@ -1,0 +1,191 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { Host, ProcessExit, SpawnRequest, WorkerProcess } from "../../runtime/host.ts";
+import { createLogger } from "../../runtime/log.ts";
+import { resolveOptions } from "../../runtime/options.ts";
+import type { SupervisorMessage } from "../../runtime/protocol.ts";
+import { Supervisor } from "../../runtime/supervisor.ts";
+import { FakeClock, flush } from "../_fake_clock.ts";
+
+/** A worker process that exists only in memory: the test speaks for it. */
+class FakeWorker implements WorkerProcess {
+  readonly pid: number;
+  readonly request: SpawnRequest;
+  readonly received: SupervisorMessage[] = [];
+  readonly signals: string[] = [];
+  exited = false;
+
+  constructor(pid: number, request: SpawnRequest) {
+    this.pid = pid;
+    this.request = request;
+  }
+  send(message: SupervisorMessage): void {
+    this.received.push(message);
+  }
+  kill(signal: "SIGTERM" | "SIGKILL"): void {
+    this.signals.push(signal);
+    if (signal === "SIGKILL") this.exit({ code: null, signal });
+  }
+  say(message: Record<string, unknown>): void {
+    this.request.onMessage({ rota: 1, ...message });
+  }
+  ready(): void {
+    this.say({ type: "listening" });
+    this.say({ type: "init-ok", attempt: 1 });
+  }
+  exit(exit: ProcessExit = { code: 0, signal: null }): void {
+    if (this.exited) return;
+    this.exited = true;
+    this.request.onExit(exit);
+  }
+}
+
+function fakeHost() {
+  const clock = new FakeClock();
+  const spawned: FakeWorker[] = [];
+  const lines: string[] = [];
+  const host = {
+    runtime: "node",
+    clock,
+    pid: () => 1,
+    env: () => ({}),
+    parallelism: () => 2,
+    isTerminal: () => false,
+    writeLog: (line: string) => lines.push(line),
+    writeOut: () => {},
+    importModule: () => Promise.reject(new Error("not used")),
+    onSignal: () => () => {},
+    memoryUsage: () => 0,
+    prepare: () => Promise.resolve([]),
+    spawn(request: SpawnRequest) {
+      const worker = new FakeWorker(1000 + spawned.length, request);
+      spawned.push(worker);
+      return worker;
+    },
+    workerChannel: () => undefined,
+    listen: () => Promise.reject(new Error("not used")),
+  } satisfies Host;
+  return { host, clock, spawned, lines };
+}
+
+function supervisorOn(workers: number, extra: Record<string, unknown> = {}) {
+  const fake = fakeHost();
+  const options = resolveOptions({ app: "file:///app.js", workers, ...extra }, {}, { parallelism: 2, isTerminal: false });
+  const log = createLogger({ name: "supervisor", write: (line) => fake.lines.push(line) });
+  const supervisor = new Supervisor(fake.host, options, log, { random: () => 0 });
+  return { ...fake, supervisor };
+}
+
+test("Supervisor.start() resolves once every slot has a worker that is ready or failing", async () => {
+  const { supervisor, spawned } = supervisorOn(2);
+  let started = false;
+  void supervisor.start().then(() => (started = true));
+  assert.equal(spawned.length, 2);
+  assert.deepEqual(spawned.map((w) => w.request.spec.listen), ["now", "now"]);
+  spawned[0].ready();
+  await flush();
+  assert.equal(started, false);
+  spawned[1].say({ type: "init-failed", attempt: 1, code: "E", message: "down" });
+  await flush();
+  assert.equal(started, true);
+  assert.deepEqual(supervisor.status().map((w) => w.state), ["ready", "failing"]);
+});
+
+test("Supervisor respawns a crashed worker with exponential back-off while the others keep serving", async () => {
+  const { supervisor, spawned, clock } = supervisorOn(2);
+  const starting = supervisor.start();
+  spawned.forEach((w) => w.ready());
+  await starting;
+
+  spawned[0].exit({ code: 1, signal: null });
+  assert.equal(spawned.length, 2, "not respawned at once");
+  await clock.advance(100);
+  assert.equal(spawned.length, 3);
+  assert.equal(spawned[2].request.spec.slot, 0);
+  assert.equal(spawned[2].request.spec.generation, 1);
+  assert.equal(spawned[2].request.spec.listen, "after-init", "others serve meanwhile");
+
+  spawned[2].exit({ code: 1, signal: null });
+  await clock.advance(199);
+  assert.equal(spawned.length, 3, "the second crash waits longer");
+  await clock.advance(1);
+  assert.equal(spawned.length, 4);
+  assert.deepEqual(spawned[1].signals, [], "the other worker was never touched");
+});
+
+test("Supervisor.start() rejects when a worker cannot serve at all, and stops the others", async () => {
+  const { supervisor, spawned } = supervisorOn(2);
+  const starting = supervisor.start().catch((error) => error);
+  spawned[0].say({ type: "fatal", code: "ERR_ROTA_LISTEN", message: "Cannot listen on 127.0.0.1:8000: address already in use" });
+  spawned[0].exit({ code: 1, signal: null });
+  await flush();
+  assert.deepEqual(spawned[1].received, [{ rota: 1, type: "drain" }]);
+  spawned[1].exit();
+  const error = await starting;
+  assert.equal(error.code, "ERR_ROTA_LISTEN");
+  assert.equal(await supervisor.closed, 0);
+  assert.equal(spawned.length, 2, "no respawn loop");
+});
+
+test("Supervisor.reload() starts each replacement and drains the old worker only once the new one is ready", async () => {
+  const { supervisor, spawned } = supervisorOn(2);
+  const starting = supervisor.start();
+  spawned.forEach((w) => w.ready());
+  await starting;
+
+  supervisor.reload();
+  assert.equal(spawned.length, 3, "one replacement at a time (maxSurge 1)");
+  assert.equal(spawned[2].request.spec.listen, "after-init");
+  assert.deepEqual(spawned[0].received, [], "the old worker serves while its replacement starts");
+  spawned[2].ready();
+  assert.deepEqual(spawned[0].received, [{ rota: 1, type: "drain" }]);
+  assert.equal(spawned.length, 4, "the next slot's replacement starts after the first is ready");
+  spawned[0].exit();
+  spawned[3].ready();
+  spawned[1].exit();
+  assert.deepEqual(supervisor.status().map((w) => [w.pid, w.state, w.role]), [
+    [1002, "ready", "active"],
+    [1003, "ready", "active"],
+  ]);
+});
+
+test("Supervisor kills a replacement that is not ready within startupTimeout and keeps the old worker", async () => {
+  const { supervisor, spawned, clock } = supervisorOn(1, { startupTimeout: 5000 });
+  const starting = supervisor.start();
+  spawned[0].ready();
+  await starting;
+  supervisor.reload();
+  spawned[1].say({ type: "listening" });
+  spawned[1].say({ type: "init-failed", attempt: 1, code: "E", message: "new version broken" });
+  await clock.advance(5000);
+  assert.deepEqual(spawned[1].signals, ["SIGKILL"]);
+  assert.deepEqual(spawned[0].received, [], "the old worker was never drained");
+  assert.deepEqual(supervisor.status().map((w) => [w.pid, w.state]), [[1000, "ready"]]);
+  await clock.advance(100);
+  assert.equal(spawned.length, 3, "the replacement is retried later");
+});
+
+test("Supervisor.close() drains every worker and SIGKILLs one that outlives the graceful timeout", async () => {
+  const { supervisor, spawned, clock } = supervisorOn(2, { gracefulTimeout: 1000 });
+  const starting = supervisor.start();
+  spawned.forEach((w) => w.ready());
+  await starting;
+  const closing = supervisor.close();
+  assert.deepEqual(spawned.map((w) => w.received), [[{ rota: 1, type: "drain" }], [{ rota: 1, type: "drain" }]]);
+  spawned[0].exit();
+  await clock.advance(1000 + 3000);
+  assert.deepEqual(spawned[1].signals, ["SIGKILL"]);
+  assert.equal(await closing, 0);
+  await clock.advance(60_000);
+  assert.equal(spawned.length, 2, "nothing respawned during shutdown");
+});
+
+test("Supervisor logs and ignores a malformed message", async () => {
+  const { supervisor, spawned, lines } = supervisorOn(1);
+  void supervisor.start();
+  spawned[0].request.onMessage({ rota: 1, type: "init-ok" });
+  spawned[0].request.onMessage("garbage");
+  spawned[0].request.onMessage({ rota: 1, type: "explode" });
+  assert.deepEqual(supervisor.status().map((w) => w.state), ["starting"]);
+  assert.equal(lines.filter((l) => l.includes("ignored a malformed message")).length, 3);
+});
