@@ -24,6 +24,10 @@ export interface WorkerSpec {
   readonly initWait: number;
   readonly gracefulTimeout: number;
   readonly logFormat: "pretty" | "json";
+  /** Ask to be recycled after this many requests (this slot's staggered limit); 0: never. */
+  readonly maxRequests: number;
+  /** Ask to be recycled above this resident set size in bytes; 0: never. */
+  readonly maxMemory: number;
   /**
    * `now`: listen at once and let early requests wait for `init` (nobody else
    * serves). `after-init`: listen once the first attempt settled, so that

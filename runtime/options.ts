@@ -28,6 +28,22 @@ export interface ServeOptions {
   initWait?: number;
   /** Log lines for people or for machines. @default {"pretty" on a terminal, "json" otherwise} */
   logFormat?: "pretty" | "json";
+  /** Recycle a worker after it answered this many requests; 0 turns it off. @default {0} */
+  maxRequests?: number;
+  /**
+   * Spread of the per-slot stagger added to `maxRequests`: slot `i` of `W`
+   * recycles after `maxRequests + round(maxRequestsJitter * i / W)` requests,
+   * so no two slots reach their limit together. Deterministic, unlike
+   * gunicorn's random jitter, so the spread is guaranteed rather than likely.
+   * @default {half of maxRequests}
+   */
+  maxRequestsJitter?: number;
+  /** Recycle a worker this long after it became ready (staggered by up to 10 % per slot); 0 turns it off. @default {0} */
+  maxLifetime?: number;
+  /** Recycle a worker whose resident memory exceeds this many bytes (checked every 2 s); 0 turns it off. @default {0} */
+  maxMemory?: number;
+  /** How many replacements may be under way at once, across the whole rota. @default {1} */
+  maxSurge?: number;
 }
 
 /** Options as they arrive from a command line or a caller: unchecked, strings allowed. */
@@ -36,7 +52,7 @@ export type RawOptions = { app?: unknown } & { [K in Exclude<keyof ServeOptions,
 /** {@linkcode ServeOptions} with every default applied and checked. */
 export type ResolvedOptions = Required<ServeOptions>;
 
-type Kind = "port" | "count" | "duration" | "hostname" | "log-format";
+type Kind = "port" | "count" | "limit" | "duration" | "bytes" | "hostname" | "log-format";
 
 interface OptionSpec {
   readonly key: Exclude<keyof ServeOptions, "app">;
@@ -55,6 +71,11 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: "startupTimeout", flag: "--startup-timeout", env: ["ROTA_STARTUP_TIMEOUT"], kind: "duration", help: "time a new worker gets to become ready (default 30s)" },
   { key: "initTimeout", flag: "--init-timeout", env: ["ROTA_INIT_TIMEOUT"], kind: "duration", help: "time one init attempt gets before its signal aborts (default 30s)" },
   { key: "initWait", flag: "--init-wait", env: ["ROTA_INIT_WAIT"], kind: "duration", help: "time a request waits for a running init before 503 (default 10s)" },
+  { key: "maxRequests", flag: "--max-requests", env: ["ROTA_MAX_REQUESTS"], kind: "limit", help: "recycle a worker after this many requests (default 0: off)" },
+  { key: "maxRequestsJitter", flag: "--max-requests-jitter", env: ["ROTA_MAX_REQUESTS_JITTER"], kind: "limit", help: "per-slot stagger added to --max-requests (default: half of it)" },
+  { key: "maxLifetime", flag: "--max-lifetime", env: ["ROTA_MAX_LIFETIME"], kind: "duration", help: "recycle a worker after this long (default 0: off)" },
+  { key: "maxMemory", flag: "--max-memory", env: ["ROTA_MAX_MEMORY"], kind: "bytes", help: "recycle a worker above this RSS, e.g. 512MB (default 0: off)" },
+  { key: "maxSurge", flag: "--max-surge", env: ["ROTA_MAX_SURGE"], kind: "count", help: "replacements under way at once (default 1)" },
   { key: "logFormat", flag: "--log-format", env: ["ROTA_LOG_FORMAT"], kind: "log-format", help: "pretty or json (default: pretty on a terminal)" },
 ];
 
@@ -95,6 +116,24 @@ export function parseDuration(text: string): number | undefined {
   return Math.round(Number(match[1]) * UNITS[match[2] ?? "ms"]);
 }
 
+const BYTE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 };
+
+/**
+ * Parse a size: `512MB`, `512M`, `1GB`, `300KB`, or plain bytes (binary units, as PM2 reads them).
+ *
+ * @param text The size as written.
+ * @returns Bytes, or `undefined` when `text` is not a size.
+ * @example
+ * ```ts
+ * parseBytes("512MB"); // 536870912
+ * ```
+ */
+export function parseBytes(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*([kmg]?b?)$/i.exec(text.trim());
+  if (!match) return undefined;
+  return Math.round(Number(match[1]) * BYTE_UNITS[match[2].toLowerCase()]);
+}
+
 function coerce(spec: OptionSpec, value: unknown): unknown {
   const { key, kind } = spec;
   const isText = typeof value === "string";
@@ -112,6 +151,20 @@ function coerce(spec: OptionSpec, value: unknown): unknown {
         fail(key, "a positive integer", value);
       }
       return count;
+    }
+    case "limit": {
+      const limit = isText && /^\d+$/.test(value) ? Number(value) : value;
+      if (!Number.isInteger(limit) || (limit as number) < 0) {
+        fail(key, "a whole number (0 turns it off)", value);
+      }
+      return limit;
+    }
+    case "bytes": {
+      const bytes = isText ? parseBytes(value) : value;
+      if (typeof bytes !== "number" || !Number.isSafeInteger(bytes) || bytes < 0) {
+        fail(key, "a size like 512MB, 1GB or plain bytes", value);
+      }
+      return bytes;
     }
     case "duration": {
       const ms = isText ? parseDuration(value) : value;
@@ -165,12 +218,20 @@ export function resolveOptions(
     initTimeout: 30000,
     initWait: 10000,
     logFormat: context.isTerminal ? "pretty" : "json",
+    maxRequests: 0,
+    maxRequestsJitter: 0,
+    maxLifetime: 0,
+    maxMemory: 0,
+    maxSurge: 1,
   };
   const resolved: Record<string, unknown> = { app: options.app };
   for (const spec of OPTION_SPECS) {
     const fromEnv = spec.env.map((name) => env[name]).find((v) => v !== undefined && v !== "");
     const given = options[spec.key] ?? fromEnv;
     resolved[spec.key] = given === undefined ? defaults[spec.key] : coerce(spec, given);
+    if (spec.key === "maxRequestsJitter" && given === undefined) {
+      resolved.maxRequestsJitter = Math.floor((resolved.maxRequests as number) / 2);
+    }
   }
   return resolved as ResolvedOptions;
 }

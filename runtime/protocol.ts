@@ -24,7 +24,9 @@ export type WorkerMessage =
   /** An init attempt ignored its abort signal past the deadline: replace this worker. */
   | { rota: 1; type: "init-hung"; attempt: number }
   /** The worker cannot serve at all (bad module, port in use) and is exiting. */
-  | { rota: 1; type: "fatal"; code: string; message: string };
+  | { rota: 1; type: "fatal"; code: string; message: string }
+  /** The worker reached a recycling limit; it keeps serving until its replacement is ready. */
+  | { rota: 1; type: "recycle"; reason: "max-requests" | "max-memory"; detail: string };
 
 /** Supervisor → worker. */
 export type SupervisorMessage =
@@ -39,6 +41,7 @@ const WORKER_MESSAGES: Record<WorkerMessage["type"], Shape> = {
   "init-failed": { attempt: "number", code: "string", message: "string" },
   "init-hung": { attempt: "number" },
   "fatal": { code: "string", message: "string" },
+  "recycle": { reason: "string", detail: "string" },
 };
 
 const SUPERVISOR_MESSAGES: Record<SupervisorMessage["type"], Shape> = {

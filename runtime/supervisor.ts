@@ -55,8 +55,6 @@ export interface SupervisorTuning {
   respawnMin?: number;
   /** Respawn back-off: longest wait. @default {30000} */
   respawnMax?: number;
-  /** How many replacements may be under way at once. @default {1} */
-  maxSurge?: number;
   /** Source of randomness for jitter. @default {Math.random} */
   random?: () => number;
 }
@@ -124,14 +122,13 @@ export class Supervisor {
       stableAfter = 30000,
       respawnMin = 100,
       respawnMax = 30000,
-      maxSurge = 1,
       random = Math.random,
     } = tuning;
     this.#host = host;
     this.#options = options;
     this.#appUrl = options.app;
     this.#log = log;
-    this.#tuning = { killGrace, stableAfter, respawnMin, respawnMax, maxSurge, random };
+    this.#tuning = { killGrace, stableAfter, respawnMin, respawnMax, random };
     this.#slots = Array.from({ length: options.workers }, (_, index) => ({
       index,
       generations: 0,
@@ -219,7 +216,7 @@ export class Supervisor {
   #spawn(slot: Slot, role: "active" | "incoming"): void {
     const generation = slot.generations++;
     const someoneServes = [...this.#live].some((w) => w.state === "ready");
-    const { port, hostname, initTimeout, initWait, gracefulTimeout, logFormat, startupTimeout } = this.#options;
+    const { port, hostname, initTimeout, initWait, gracefulTimeout, logFormat, startupTimeout, maxMemory } = this.#options;
     let record: WorkerRecord | undefined;
     const early: Array<() => void> = [];
     const process = this.#host.spawn({
@@ -233,6 +230,8 @@ export class Supervisor {
         initWait,
         gracefulTimeout,
         logFormat,
+        maxRequests: this.#stagger(slot, this.#options.maxRequests, this.#options.maxRequestsJitter),
+        maxMemory,
         listen: someoneServes ? "after-init" : "now",
       },
       onMessage: (raw) => record ? this.#onMessage(record, raw) : early.push(() => this.#onMessage(record!, raw)),
@@ -253,6 +252,15 @@ export class Supervisor {
     this.#after(record, startupTimeout, () => this.#onStartupTimeout(record!));
     this.#log.info(`started worker ${slot.index}.${generation}`, { pid: process.pid, role });
     early.forEach((replay) => replay());
+  }
+
+  /**
+   * `limit` plus this slot's share of `spread`: slot i of W adds
+   * `round(spread * i / W)`, so slots reach their limits one after another.
+   */
+  #stagger(slot: Slot, limit: number, spread: number): number {
+    if (limit <= 0) return 0;
+    return limit + Math.round((spread * slot.index) / this.#slots.length);
   }
 
   #after(worker: WorkerRecord, ms: number, fn: () => void): void {
@@ -293,7 +301,10 @@ export class Supervisor {
         return;
       case "init-ok":
         if (!this.#transition(worker, "ready")) return;
-        worker.readyAt = this.#host.clock.now();
+        if (worker.readyAt === undefined) {
+          worker.readyAt = this.#host.clock.now();
+          this.#scheduleLifetime(worker);
+        }
         if (worker.role === "incoming") this.#promote(worker.slot);
         this.#checkStarted();
         return;
@@ -312,7 +323,23 @@ export class Supervisor {
       case "fatal":
         worker.fatal = { code: message.code, message: message.message };
         return;
+      case "recycle":
+        this.#recycle(worker, message.detail);
+        return;
     }
+  }
+
+  #recycle(worker: WorkerRecord, why: string): void {
+    if (worker.role !== "active" || worker.state === "draining" || worker.state === "exited") return;
+    this.#log.info(`recycling ${this.#name(worker)}: ${why}`);
+    this.#replace(worker.slot);
+  }
+
+  #scheduleLifetime(worker: WorkerRecord): void {
+    const { maxLifetime } = this.#options;
+    if (maxLifetime <= 0) return;
+    const lifetime = this.#stagger(worker.slot, maxLifetime, maxLifetime / 10);
+    this.#after(worker, lifetime, () => this.#recycle(worker, `lived ${lifetime}ms (max lifetime)`));
   }
 
   #checkStarted(): void {
@@ -410,7 +437,7 @@ export class Supervisor {
   #pump(): void {
     if (this.#phase.kind !== "running") return;
     const surge = this.#slots.filter((s) => s.incoming).length;
-    let room = this.#tuning.maxSurge - surge;
+    let room = this.#options.maxSurge - surge;
     while (room > 0 && this.#queue.length > 0) {
       const slot = this.#queue.shift()!;
       if (slot.incoming || slot.timer !== undefined) continue;

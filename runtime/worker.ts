@@ -22,9 +22,14 @@ import { parseSupervisorMessage, type WorkerMessage } from "./protocol.ts";
  */
 export const DRAIN_SETTLE_MS = 500;
 
+/** How often a worker with `maxMemory` set looks at its resident set size. */
+export const MEMORY_CHECK_MS = 2000;
+
+/** Where the worker is. Messages and signals are heard from the very start, in every phase. */
 type Phase =
-  | { kind: "starting" }
-  | { kind: "serving"; listener: Listener }
+  | { kind: "loading" }
+  | { kind: "starting"; app: App; gate: InitGate<unknown> }
+  | { kind: "serving"; app: App; gate: InitGate<unknown>; listener: Listener }
   | { kind: "draining" };
 
 /**
@@ -46,6 +51,8 @@ function parseSpec(raw: unknown): WorkerSpec {
     initWait: "number",
     gracefulTimeout: "number",
     logFormat: "string",
+    maxRequests: "number",
+    maxMemory: "number",
     listen: "string",
   } as const;
   for (const [field, kind] of Object.entries(fields)) {
@@ -92,58 +99,136 @@ function isResponse(value: unknown): value is Response {
  *
  * @param host The runtime.
  * @param channel The channel to the supervisor.
- * @returns When the worker has asked to exit.
+ * @returns Once the worker serves (or has asked to exit).
  * @example
  * ```ts
  * const channel = host.workerChannel();
  * if (channel) await runWorker(host, channel);
  * ```
  */
-export async function runWorker(host: Host, channel: WorkerChannel): Promise<void> {
-  const spec = parseSpec(channel.spec);
-  const worker: WorkerInfo = {
-    slot: spec.slot,
-    generation: spec.generation,
-    pid: host.pid(),
-    runtime: host.runtime,
-  };
-  const log = createLogger({
-    format: spec.logFormat,
-    name: `worker ${spec.slot}.${spec.generation}`,
-    fields: spec.logFormat === "json" ? { pid: worker.pid, slot: spec.slot, generation: spec.generation } : {},
-    write: host.writeLog,
-  });
-  const send = (message: WorkerMessage) => channel.send(message);
-  const fatal = (error: unknown): void => {
-    const code = error instanceof RotaError ? error.code : "ERR_ROTA_APP_IMPORT";
-    send({ rota: 1, type: "fatal", code, message: describeError(error) });
-    channel.exit(1);
-  };
+export function runWorker(host: Host, channel: WorkerChannel): Promise<void> {
+  return new WorkerLoop(host, channel, parseSpec(channel.spec)).run();
+}
 
-  let app: App;
-  try {
-    const { module } = await host.importModule(spec.app);
-    app = loadApp(module, spec.app);
-  } catch (error) {
-    return fatal(error);
+class WorkerLoop {
+  #host: Host;
+  #channel: WorkerChannel;
+  #spec: WorkerSpec;
+  #info: WorkerInfo;
+  #log: Logger;
+  #phase: Phase = { kind: "loading" };
+  #config: ConfigView = { get: () => ({}), version: 0 };
+  #pending = new Set<Promise<unknown>>();
+  #context: ExecutionContext;
+  #served = 0;
+  #recycling = false;
+  #memoryTimer: unknown;
+  #teardown: Array<() => void> = [];
+
+  constructor(host: Host, channel: WorkerChannel, spec: WorkerSpec) {
+    this.#host = host;
+    this.#channel = channel;
+    this.#spec = spec;
+    this.#info = { slot: spec.slot, generation: spec.generation, pid: host.pid(), runtime: host.runtime };
+    this.#log = createLogger({
+      format: spec.logFormat,
+      name: `worker ${spec.slot}.${spec.generation}`,
+      fields: spec.logFormat === "json" ? { pid: this.#info.pid, slot: spec.slot, generation: spec.generation } : {},
+      write: host.writeLog,
+    });
+    this.#context = { waitUntil: (promise) => this.#waitUntil(promise), passThroughOnException() {}, props: {} };
   }
 
-  const config: ConfigView = { get: () => ({}), version: 0 };
-  const gate = new InitGate<unknown>({
-    init: ({ signal, attempt }) => app.init?.({ signal, attempt, config, worker }),
-    clock: host.clock,
-    timeout: spec.initTimeout,
-    wait: spec.initWait,
-    onEvent: (event) => reportInit(event),
-  });
-  const reportInit = (event: InitEvent) => {
+  async run(): Promise<void> {
+    const host = this.#host;
+    this.#teardown = [
+      this.#channel.onMessage((raw) => this.#onMessage(raw)),
+      this.#channel.onDisconnect(() => void this.#drain("the supervisor went away")),
+      host.onSignal("SIGTERM", () => void this.#drain("SIGTERM")),
+      host.onSignal("SIGINT", () => void this.#drain("SIGINT")),
+      // SIGHUP is for the supervisor (a terminal hang-up reaches the whole group).
+      host.onSignal("SIGHUP", () => {}),
+    ];
+
+    let app: App;
+    try {
+      const { module } = await host.importModule(this.#spec.app);
+      app = loadApp(module, this.#spec.app);
+    } catch (error) {
+      return this.#fatal(error);
+    }
+    if (this.#phase.kind === "draining") return;
+
+    const spec = this.#spec;
+    const gate = new InitGate<unknown>({
+      init: ({ signal, attempt }) => app.init?.({ signal, attempt, config: this.#config, worker: this.#info }),
+      clock: host.clock,
+      timeout: spec.initTimeout,
+      wait: spec.initWait,
+      onEvent: (event) => this.#reportInit(event),
+    });
+    this.#phase = { kind: "starting", app, gate };
+    const opened = gate.open();
+    if (spec.listen === "after-init") await opened;
+    if (this.#isDraining()) return;
+
+    let listener: Listener;
+    try {
+      listener = await host.listen({ hostname: spec.hostname, port: spec.port, fetch: (r) => this.#fetch(app, gate, r) });
+    } catch (error) {
+      return this.#fatal(error);
+    }
+    if (this.#isDraining()) {
+      await listener.close();
+      return;
+    }
+    this.#phase = { kind: "serving", app, gate, listener };
+    this.#send({ rota: 1, type: "listening" });
+    if (spec.maxMemory > 0) this.#watchMemory();
+  }
+
+  /** A method, not a property read, so that checks after an `await` are not narrowed away. */
+  #isDraining(): boolean {
+    return this.#phase.kind === "draining";
+  }
+
+  #send(message: WorkerMessage): void {
+    this.#channel.send(message);
+  }
+
+  #exit(code: number): void {
+    this.#teardown.forEach((remove) => remove());
+    this.#channel.exit(code);
+  }
+
+  #fatal(error: unknown): void {
+    const code = error instanceof RotaError ? error.code : "ERR_ROTA_APP_IMPORT";
+    this.#send({ rota: 1, type: "fatal", code, message: describeError(error) });
+    this.#exit(1);
+  }
+
+  #onMessage(raw: unknown): void {
+    const parsed = parseSupervisorMessage(raw);
+    if (!parsed.ok) {
+      this.#log.warn(`ignored a malformed message from the supervisor: ${parsed.reason}`);
+      return;
+    }
+    switch (parsed.message.type) {
+      case "drain":
+        void this.#drain("asked by the supervisor");
+        return;
+    }
+  }
+
+  #reportInit(event: InitEvent): void {
+    const log = this.#log;
     switch (event.type) {
       case "attempt":
         if (event.attempt > 1) log.info(`init attempt ${event.attempt}`);
         return;
       case "ready":
         log.info(`init succeeded on attempt ${event.attempt} in ${Math.round(event.ms)}ms`);
-        return send({ rota: 1, type: "init-ok", attempt: event.attempt });
+        return this.#send({ rota: 1, type: "init-ok", attempt: event.attempt });
       case "failed": {
         const code = (event.error as { code?: unknown })?.code;
         const message = describeError(event.error);
@@ -151,7 +236,7 @@ export async function runWorker(host: Host, channel: WorkerChannel): Promise<voi
           retryInMs: event.retryInMs,
           stack: event.error instanceof Error ? event.error.stack : undefined,
         });
-        return send({
+        return this.#send({
           rota: 1,
           type: "init-failed",
           attempt: event.attempt,
@@ -161,21 +246,38 @@ export async function runWorker(host: Host, channel: WorkerChannel): Promise<voi
       }
       case "hung":
         log.error(`init attempt ${event.attempt} ignored its abort signal; asking to be replaced`);
-        return send({ rota: 1, type: "init-hung", attempt: event.attempt });
+        return this.#send({ rota: 1, type: "init-hung", attempt: event.attempt });
     }
-  };
+  }
 
-  let phase: Phase = { kind: "starting" };
-  let draining = false;
-  const pending = new Set<Promise<unknown>>();
-  const waitUntil = (promise: Promise<unknown>) => {
-    const tracked = promise.catch((error) => log.error(`waitUntil promise rejected: ${describeError(error)}`))
-      .finally(() => pending.delete(tracked));
-    pending.add(tracked);
-  };
-  const context: ExecutionContext = { waitUntil, passThroughOnException() {}, props: {} };
+  #waitUntil(promise: Promise<unknown>): void {
+    const tracked = promise
+      .catch((error) => this.#log.error(`waitUntil promise rejected: ${describeError(error)}`))
+      .finally(() => this.#pending.delete(tracked));
+    this.#pending.add(tracked);
+  }
 
-  const fetch = async (request: Request): Promise<Response> => {
+  #recycle(reason: "max-requests" | "max-memory", detail: string): void {
+    if (this.#recycling) return;
+    this.#recycling = true;
+    this.#log.info(`asking to be recycled: ${detail}`);
+    this.#send({ rota: 1, type: "recycle", reason, detail });
+  }
+
+  #watchMemory(): void {
+    const { maxMemory } = this.#spec;
+    this.#memoryTimer = this.#host.clock.setTimeout(() => {
+      const rss = this.#host.memoryUsage();
+      if (rss <= maxMemory) return this.#watchMemory();
+      this.#recycle("max-memory", `resident memory ${mebibytes(rss)} is above ${mebibytes(maxMemory)}`);
+    }, MEMORY_CHECK_MS);
+  }
+
+  async #fetch(app: App, gate: InitGate<unknown>, request: Request): Promise<Response> {
+    const { maxRequests } = this.#spec;
+    if (maxRequests > 0 && ++this.#served >= maxRequests) {
+      this.#recycle("max-requests", `answered ${this.#served} requests (limit ${maxRequests})`);
+    }
     let state: unknown;
     try {
       state = await gate.acquire(request.signal);
@@ -185,80 +287,64 @@ export async function runWorker(host: Host, channel: WorkerChannel): Promise<voi
         error instanceof InitUnavailableError ? error : new InitUnavailableError("ERR_ROTA_INIT_PENDING", 1),
       );
     }
-    const env: Env = { state, config, worker, waitUntil };
+    const env: Env = { state, config: this.#config, worker: this.#info, waitUntil: this.#context.waitUntil };
     let response: unknown;
     try {
-      response = await app.fetch(request, env, context);
+      response = await app.fetch(request, env, this.#context);
     } catch (error) {
-      log.error(`fetch threw: ${describeError(error)}`, {
+      this.#log.error(`fetch threw: ${describeError(error)}`, {
         url: request.url,
         stack: error instanceof Error ? error.stack : undefined,
       });
       response = internalError();
     }
     if (!isResponse(response)) {
-      log.error(`fetch returned ${typeof response}, not a Response`, { url: request.url });
+      this.#log.error(`fetch returned ${typeof response}, not a Response`, { url: request.url });
       response = internalError();
     }
-    return draining ? closeConnection(response as Response) : (response as Response);
-  };
-
-  const drain = async (why: string): Promise<void> => {
-    if (phase.kind === "draining") return;
-    const listener = phase.kind === "serving" ? phase.listener : undefined;
-    phase = { kind: "draining" };
-    draining = true;
-    log.info(`draining (${why})`);
-    gate.close();
-    const graceful = AbortSignal.timeout(spec.gracefulTimeout);
-    if (listener) {
-      await sleep(host.clock, Math.min(DRAIN_SETTLE_MS, spec.gracefulTimeout));
-      const closed = listener.close();
-      const finished = await Promise.race([
-        Promise.all([closed, ...pending]).then(() => true),
-        new Promise<false>((resolve) => graceful.addEventListener("abort", () => resolve(false), { once: true })),
-      ]);
-      if (!finished) {
-        log.warn(`graceful timeout of ${spec.gracefulTimeout}ms passed; closing remaining connections`);
-        listener.closeAll();
-      }
-    }
-    const state = gate.state;
-    try {
-      await app.dispose?.({ state: state.kind === "ready" ? state.state : undefined, config, worker });
-    } catch (error) {
-      log.error(`dispose threw: ${describeError(error)}`);
-    }
-    teardown.forEach((remove) => remove());
-    channel.exit(0);
-  };
-
-  const teardown = [
-    channel.onMessage((raw) => {
-      const parsed = parseSupervisorMessage(raw);
-      if (!parsed.ok) return log.warn(`ignored a malformed message from the supervisor: ${parsed.reason}`);
-      if (parsed.message.type === "drain") void drain("asked by the supervisor");
-    }),
-    channel.onDisconnect(() => void drain("the supervisor went away")),
-    host.onSignal("SIGTERM", () => void drain("SIGTERM")),
-    host.onSignal("SIGINT", () => void drain("SIGINT")),
-    // SIGHUP is for the supervisor (a terminal hang-up reaches the whole group).
-    host.onSignal("SIGHUP", () => {}),
-  ];
-
-  const opened = gate.open();
-  if (spec.listen === "after-init") await opened;
-  if ((phase as Phase).kind === "draining") return;
-  try {
-    const listener = await host.listen({ hostname: spec.hostname, port: spec.port, fetch });
-    if ((phase as Phase).kind === "draining") {
-      await listener.close();
-      return;
-    }
-    phase = { kind: "serving", listener };
-  } catch (error) {
-    teardown.forEach((remove) => remove());
-    return fatal(error);
+    return this.#isDraining() ? closeConnection(response as Response) : (response as Response);
   }
-  send({ rota: 1, type: "listening" });
+
+  async #drain(why: string): Promise<void> {
+    const phase = this.#phase;
+    if (phase.kind === "draining") return;
+    this.#phase = { kind: "draining" };
+    this.#host.clock.clearTimeout(this.#memoryTimer);
+    this.#log.info(`draining (${why})`);
+    if (phase.kind === "loading") return this.#exit(0);
+    phase.gate.close();
+    if (phase.kind === "serving") await this.#finishRequests(phase.listener);
+    const state = phase.gate.state;
+    try {
+      await phase.app.dispose?.({
+        state: state.kind === "ready" ? state.state : undefined,
+        config: this.#config,
+        worker: this.#info,
+      });
+    } catch (error) {
+      this.#log.error(`dispose threw: ${describeError(error)}`);
+    }
+    this.#exit(0);
+  }
+
+  /** Answer with `Connection: close` for a moment, stop accepting, wait for in-flight requests. */
+  async #finishRequests(listener: Listener): Promise<void> {
+    const { gracefulTimeout } = this.#spec;
+    const graceful = new AbortController();
+    const timer = this.#host.clock.setTimeout(() => graceful.abort(), gracefulTimeout);
+    await sleep(this.#host.clock, Math.min(DRAIN_SETTLE_MS, gracefulTimeout));
+    const finished = await Promise.race([
+      Promise.all([listener.close(), ...this.#pending]).then(() => true),
+      new Promise<false>((resolve) => graceful.signal.addEventListener("abort", () => resolve(false), { once: true })),
+    ]);
+    this.#host.clock.clearTimeout(timer);
+    if (!finished) {
+      this.#log.warn(`graceful timeout of ${gracefulTimeout}ms passed; closing remaining connections`);
+      listener.closeAll();
+    }
+  }
+}
+
+function mebibytes(bytes: number): string {
+  return `${Math.round(bytes / 2 ** 20)}MB`;
 }

@@ -202,3 +202,67 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** What a load run saw. */
+export interface LoadResult {
+  sent: number;
+  ok: number;
+  /** Answers with a status other than 2xx, by status. */
+  bad: Record<number, number>;
+  /** Requests that got no answer, by error. */
+  lost: Record<string, number>;
+  pids: Set<number>;
+}
+
+/**
+ * Send GET requests from `connections` loops until `durationMs` passed or
+ * `maxRequests` were sent, whichever comes first. With `keepAlive`, each loop
+ * reuses its connection (opening a new one when the server closes it);
+ * without, every request opens a new connection.
+ */
+export async function load(
+  url: string,
+  options: { connections: number; durationMs: number; maxRequests: number; keepAlive: boolean },
+): Promise<LoadResult> {
+  const { connections, durationMs, maxRequests, keepAlive } = options;
+  const agent = keepAlive ? new http.Agent({ keepAlive: true, maxSockets: connections }) : false;
+  const result: LoadResult = { sent: 0, ok: 0, bad: {}, lost: {}, pids: new Set() };
+  const until = Date.now() + durationMs;
+  const one = () =>
+    new Promise<void>((done) => {
+      const request = http.get(url, { agent, timeout: 10000 }, (response) => {
+        let body = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk) => (body += chunk));
+        response.on("end", () => {
+          const status = response.statusCode ?? 0;
+          if (status >= 200 && status < 300) {
+            result.ok++;
+            const pid = Number(/"pid":(\d+)/.exec(body)?.[1]);
+            if (pid) result.pids.add(pid);
+          } else {
+            result.bad[status] = (result.bad[status] ?? 0) + 1;
+          }
+          done();
+        });
+        response.on("error", (error) => {
+          result.lost[error.message] = (result.lost[error.message] ?? 0) + 1;
+          done();
+        });
+      });
+      request.on("timeout", () => request.destroy(new Error("timeout")));
+      request.on("error", (error: NodeJS.ErrnoException) => {
+        const key = error.code ?? error.message;
+        result.lost[key] = (result.lost[key] ?? 0) + 1;
+        done();
+      });
+    });
+  await Promise.all(Array.from({ length: connections }, async () => {
+    while (Date.now() < until && result.sent < maxRequests) {
+      result.sent++;
+      await one();
+    }
+  }));
+  if (agent) agent.destroy();
+  return result;
+}

@@ -28,7 +28,14 @@ test("resolveOptions() applies defaults, and explicit options win over the envir
     initTimeout: 30000,
     initWait: 10000,
     logFormat: "json",
+    maxRequests: 0,
+    maxRequestsJitter: 0,
+    maxLifetime: 0,
+    maxMemory: 0,
+    maxSurge: 1,
   });
+  assert.equal(resolveOptions({ app: "a.ts", maxRequests: "500" }, {}, context).maxRequestsJitter, 250);
+  assert.equal(resolveOptions({ app: "a.ts", maxMemory: "512MB" }, {}, context).maxMemory, 512 * 2 ** 20);
   const env = { PORT: "9000", ROTA_WORKERS: "5", ROTA_GRACEFUL_TIMEOUT: "2s" };
   const fromEnv = resolveOptions({ app: "a.ts", workers: 2 }, env, context);
   assert.equal(fromEnv.port, 9000);
