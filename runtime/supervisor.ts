@@ -65,6 +65,9 @@ interface WorkerRecord {
   readonly process: WorkerProcess;
   state: WorkerState;
   role: "active" | "incoming" | "retired";
+  /** Ready means both: its server accepts, and an init attempt succeeded. */
+  listening: boolean;
+  initialised: boolean;
   readyAt: number | undefined;
   fatal: { code: string; message: string } | undefined;
   readonly timers: Set<TimerHandle>;
@@ -243,6 +246,8 @@ export class Supervisor {
       process,
       state: "starting",
       role,
+      listening: false,
+      initialised: false,
       readyAt: undefined,
       fatal: undefined,
       timers: new Set(),
@@ -298,16 +303,11 @@ export class Supervisor {
           this.#announced = true;
           this.#log.info(`listening on http://${this.#options.hostname}:${this.#options.port}`);
         }
-        return;
+        worker.listening = true;
+        return this.#becomeReady(worker);
       case "init-ok":
-        if (!this.#transition(worker, "ready")) return;
-        if (worker.readyAt === undefined) {
-          worker.readyAt = this.#host.clock.now();
-          this.#scheduleLifetime(worker);
-        }
-        if (worker.role === "incoming") this.#promote(worker.slot);
-        this.#checkStarted();
-        return;
+        worker.initialised = true;
+        return this.#becomeReady(worker);
       case "init-failed":
         if (worker.state === "starting" || worker.state === "ready") {
           this.#transition(worker, "failing");
@@ -340,6 +340,16 @@ export class Supervisor {
     if (maxLifetime <= 0) return;
     const lifetime = this.#stagger(worker.slot, maxLifetime, maxLifetime / 10);
     this.#after(worker, lifetime, () => this.#recycle(worker, `lived ${lifetime}ms (max lifetime)`));
+  }
+
+  #becomeReady(worker: WorkerRecord): void {
+    if (!worker.listening || !worker.initialised || !this.#transition(worker, "ready")) return;
+    if (worker.readyAt === undefined) {
+      worker.readyAt = this.#host.clock.now();
+      this.#scheduleLifetime(worker);
+    }
+    if (worker.role === "incoming") this.#promote(worker.slot);
+    this.#checkStarted();
   }
 
   #checkStarted(): void {

@@ -4,12 +4,12 @@
  */
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { alive, get, killLeftovers, Rota, type Target, TARGETS, waitFor } from "../_harness.ts";
+import { alive, get, killLeftovers, load, type LoadResult, Rota, type Target, TARGETS, waitFor } from "../_harness.ts";
 
 /** Assert the process printed `pattern` as one clear line and no stack trace. */
 function assertOneClearLine(rota: Rota, pattern: RegExp): void {
@@ -29,6 +29,16 @@ async function pidsAnswering(url: string, want: number, maxRequests: number): Pr
     }
   }
   return pids;
+}
+
+function assertNothingLost(result: LoadResult): void {
+  assert.deepEqual(result.lost, {}, "every request got an answer");
+  assert.deepEqual(result.bad, {}, "every answer was 2xx");
+  assert.equal(result.ok, result.sent);
+}
+
+function count(log: string, pattern: RegExp): number {
+  return (log.match(new RegExp(pattern, "g")) ?? []).length;
 }
 
 /**
@@ -192,6 +202,68 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
       for (const flag of ["--port", "--workers", "--graceful-timeout", "--init-timeout"]) {
         assert.ok(help.stdout.includes(flag), flag);
       }
+    });
+
+    describe("recycling, replacement first", () => {
+      test("a one-worker rota recycled every 200 requests under keep-alive load loses nothing", async () => {
+        const rota = await Rota.serve(target, "hello.js", ["--workers", "1", "--max-requests", "200"]);
+        const result = await load(`${rota.url}/x`, { connections: 8, durationMs: 4000, maxRequests: 200000, keepAlive: true });
+        assertNothingLost(result);
+        assert.ok(result.sent >= 1000, `enough load to recycle several times (sent ${result.sent})`);
+        assert.ok(count(rota.log, /is ready and replaces worker/) >= 2, "recycled at least twice");
+        assert.ok(result.pids.size >= 3, `requests answered by ${result.pids.size} generations`);
+        assert.equal((await rota.stop()).code, 0);
+      });
+
+      test("SIGHUP under new-connection load replaces every worker and loses nothing", async () => {
+        const rota = await Rota.serve(target, "hello.js", ["--workers", "2"]);
+        const before = rota.workerPids();
+        const loading = load(`${rota.url}/x`, { connections: 8, durationMs: 3500, maxRequests: 200000, keepAlive: false });
+        await new Promise((r) => setTimeout(r, 500));
+        rota.signal("SIGHUP");
+        await rota.waitForLog(/rolling reload/);
+        const result = await loading;
+        assertNothingLost(result);
+        await waitFor("both old workers to exit", () => before.every((pid) => !alive(pid)), 15000);
+        const after = await pidsAnswering(rota.url, 2, 400);
+        assert.ok([...after].every((pid) => !before.includes(pid)), "only new workers answer");
+        assert.equal((await rota.stop()).code, 0);
+      });
+
+      test("a replacement whose init never succeeds is killed and the old worker keeps serving", async () => {
+        const broken = join(mkdtempSync(join(tmpdir(), "rota-")), "broken");
+        const rota = await Rota.serve(target, "breakable.js", ["--workers", "1", "--startup-timeout", "1500ms"], {
+          env: { ROTA_TEST_BROKEN: broken },
+        });
+        const [old] = rota.workerPids();
+        writeFileSync(broken, "");
+        rota.signal("SIGHUP");
+        await rota.waitForLog(/was not ready within 1500ms; killing it/);
+        for (let i = 0; i < 20; i++) {
+          const answer = await get(rota.url);
+          assert.equal(answer.status, 200);
+          assert.equal(JSON.parse(answer.body).pid, old, "the old worker answers");
+        }
+        rmSync(broken);
+        await rota.waitForLog(/is ready and replaces worker 0\.0/, 20000);
+        await waitFor("the old worker to exit", () => !alive(old), 10000);
+        assert.notEqual(JSON.parse((await get(rota.url)).body).pid, old);
+        assert.equal((await rota.stop()).code, 0);
+      });
+
+      test("--max-lifetime and --max-memory recycle workers", async () => {
+        const rota = await Rota.serve(target, "hello.js", ["--workers", "1", "--max-lifetime", "1s"]);
+        const result = await load(`${rota.url}/x`, { connections: 2, durationMs: 3000, maxRequests: 200000, keepAlive: true });
+        assertNothingLost(result);
+        assert.match(rota.log, /recycling worker 0\.0 \(pid \d+\): lived 1000ms \(max lifetime\)/);
+        assert.equal((await rota.stop()).code, 0);
+
+        const hungry = await Rota.serve(target, "hello.js", ["--workers", "1", "--max-memory", "1MB"]);
+        await hungry.waitForLog(/asking to be recycled: resident memory \d+MB is above 1MB/);
+        await hungry.waitForLog(/is ready and replaces worker 0\.0/);
+        assert.equal((await get(`${hungry.url}/x`)).status, 200);
+        assert.equal((await hungry.stop()).code, 0);
+      });
     });
 
     test("options come from environment variables too", async () => {

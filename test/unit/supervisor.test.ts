@@ -189,3 +189,34 @@ test("Supervisor logs and ignores a malformed message", async () => {
   assert.deepEqual(supervisor.status().map((w) => w.state), ["starting"]);
   assert.equal(lines.filter((l) => l.includes("ignored a malformed message")).length, 3);
 });
+
+test("Supervisor drains the old worker only once its replacement both listens and has initialised", async () => {
+  const { supervisor, spawned } = supervisorOn(1);
+  const starting = supervisor.start();
+  spawned[0].ready();
+  await starting;
+  supervisor.reload();
+  spawned[1].say({ type: "init-ok", attempt: 1 });
+  assert.deepEqual(spawned[0].received, [], "initialised but not listening yet: the old worker still serves");
+  spawned[1].say({ type: "listening" });
+  assert.deepEqual(spawned[0].received, [{ rota: 1, type: "drain" }]);
+});
+
+test("Supervisor staggers max-requests per slot so no two slots reach the limit together", async () => {
+  const { supervisor, spawned } = supervisorOn(4, { maxRequests: 1000 });
+  void supervisor.start();
+  assert.deepEqual(spawned.map((w) => w.request.spec.maxRequests), [1000, 1125, 1250, 1375]);
+});
+
+test("Supervisor replaces a worker that asks to be recycled, one slot at a time", async () => {
+  const { supervisor, spawned } = supervisorOn(2, { maxRequests: 10 });
+  const starting = supervisor.start();
+  spawned.forEach((w) => w.ready());
+  await starting;
+  spawned[0].say({ type: "recycle", reason: "max-requests", detail: "answered 10 requests" });
+  spawned[1].say({ type: "recycle", reason: "max-requests", detail: "answered 12 requests" });
+  assert.equal(spawned.length, 3, "max surge 1: one replacement under way");
+  spawned[2].ready();
+  assert.equal(spawned.length, 4);
+  assert.equal(spawned[3].request.spec.slot, 1);
+});
