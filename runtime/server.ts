@@ -10,7 +10,7 @@ import { describeError, RotaError } from "./errors.ts";
 import type { Host } from "./host.ts";
 import { createLogger } from "./log.ts";
 import { type RawOptions, resolveOptions } from "./options.ts";
-import { Supervisor, type WorkerStatus } from "./supervisor.ts";
+import { Supervisor, type SupervisorStats, type WorkerStatus } from "./supervisor.ts";
 
 /** A running rota. */
 export interface Server extends AsyncDisposable {
@@ -18,6 +18,8 @@ export interface Server extends AsyncDisposable {
   readonly closed: Promise<number>;
   /** Every live worker. */
   status(): WorkerStatus[];
+  /** Replacements, crashes, and the time no worker was ready. */
+  stats(): SupervisorStats;
   /** Replace every worker with a fresh process (fresh code), one at a time, replacement first. */
   reload(): void;
   /** Drain every worker and wait for them to exit. */
@@ -99,6 +101,7 @@ export async function startServer(
   return {
     closed: supervisor.closed,
     status: () => supervisor.status(),
+    stats: () => supervisor.stats(),
     reload: () => supervisor.reload(),
     close: () => supervisor.close(),
     forceClose: () => supervisor.forceClose(),

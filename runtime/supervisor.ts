@@ -40,6 +40,16 @@ export interface WorkerStatus {
   readonly role: "active" | "incoming" | "retired";
 }
 
+/** Counters kept by the supervisor. */
+export interface SupervisorStats {
+  /** Workers replaced by a ready replacement (recycling, reloads). */
+  readonly replacements: number;
+  /** Unexpected worker exits. */
+  readonly crashes: number;
+  /** Total time, after the first worker became ready, during which no worker was ready. */
+  readonly noWorkerReadyMs: number;
+}
+
 /** Why a worker process ended: asked to (it was draining), or not. */
 export type WorkerExit =
   | { kind: "retired"; exit: ProcessExit }
@@ -110,6 +120,12 @@ export class Supervisor {
   #queue: Slot[] = [];
   #phase: Phase = { kind: "stopped", code: 0 };
   #announced = false;
+  /** Since when no worker has been ready (after the first became ready), and the total so far. */
+  #unservedSince: number | undefined;
+  #unservedMs = 0;
+  #replacements = 0;
+  #crashes = 0;
+  #everReady = false;
   #closed: Promise<number>;
   #resolveClosed!: (code: number) => void;
 
@@ -193,7 +209,8 @@ export class Supervisor {
     if (phase.kind === "stopping" || phase.kind === "stopped") return this.#closed;
     if (phase.kind === "starting") phase.reject(new RotaError("ERR_ROTA_STARTUP_FAILED", "Stopped while starting"));
     this.#phase = { kind: "stopping", forced: false };
-    this.#log.info("shutting down gracefully");
+    const { replacements, crashes, noWorkerReadyMs } = this.stats();
+    this.#log.info("shutting down gracefully", { replacements, crashes, noWorkerReadyMs });
     this.#queue = [];
     for (const slot of this.#slots) this.#host.clock.clearTimeout(slot.timer);
     for (const worker of this.#live) this.#drain(worker);
@@ -280,7 +297,27 @@ export class Supervisor {
     if (worker.state === next) return false;
     if (!TRANSITIONS[worker.state].includes(next)) return false;
     worker.state = next;
+    this.#accountReadiness();
     return true;
+  }
+
+  /** Keep the total time during which no worker was ready (the seed's stall), for `stats()`. */
+  #accountReadiness(): void {
+    const now = this.#host.clock.now();
+    const anyReady = [...this.#live].some((w) => w.state === "ready");
+    if (anyReady) {
+      this.#everReady = true;
+      if (this.#unservedSince !== undefined) this.#unservedMs += now - this.#unservedSince;
+      this.#unservedSince = undefined;
+    } else if (this.#everReady && this.#unservedSince === undefined && this.#phase.kind === "running") {
+      this.#unservedSince = now;
+    }
+  }
+
+  /** Counters since the start: replacements done and milliseconds with no worker ready. */
+  stats(): SupervisorStats {
+    const open = this.#unservedSince === undefined ? 0 : this.#host.clock.now() - this.#unservedSince;
+    return { replacements: this.#replacements, crashes: this.#crashes, noWorkerReadyMs: Math.round(this.#unservedMs + open) };
   }
 
   #name(worker: WorkerRecord): string {
@@ -373,8 +410,10 @@ export class Supervisor {
   #onExit(worker: WorkerRecord, exit: ProcessExit): void {
     const wasDraining = worker.state === "draining";
     worker.state = "exited";
-    for (const timer of worker.timers) this.#host.clock.clearTimeout(timer);
     this.#live.delete(worker);
+    this.#accountReadiness();
+    if (!wasDraining) this.#crashes++;
+    for (const timer of worker.timers) this.#host.clock.clearTimeout(timer);
     const { slot } = worker;
     const ended: WorkerExit = wasDraining
       ? { kind: "retired", exit }
@@ -465,6 +504,7 @@ export class Supervisor {
     slot.incoming = undefined;
     slot.failedReplacements = 0;
     incoming.role = "active";
+    this.#replacements++;
     this.#log.info(`${this.#name(incoming)} is ready and replaces ${outgoing ? this.#name(outgoing) : "nobody"}`);
     if (outgoing) this.#drain(outgoing);
     this.#pump();

@@ -17,8 +17,14 @@ const BIN = join(ROOT, "node_modules", ".bin");
 /** A runtime the behavioural suite runs rota on. */
 export interface Target {
   readonly name: string;
-  /** The command that stands for `rota`. */
+  /** The command that runs a script on this runtime (the script's path follows). */
+  readonly script: readonly string[];
+  /** The command that stands for `rota`: how a user of this runtime runs it. */
   readonly command: readonly string[];
+}
+
+function target(name: string, script: string[], entry: string): Target {
+  return { name, script, command: [...script, join(ROOT, entry)] };
 }
 
 /** The machine's own `node` (Node 20 here), not the one npm installed. */
@@ -32,11 +38,12 @@ export function systemNode(): string {
   throw new Error("no node outside node_modules on PATH");
 }
 
+/** Node runs the bundle; Bun and Deno run the sources, as their users do. */
 export const TARGETS: Record<string, () => Target> = {
-  "node-system": () => ({ name: "node (machine)", command: [systemNode(), join(ROOT, "dist", "rota.js")] }),
-  "node-npm": () => ({ name: "node 24 (npm)", command: [join(BIN, "node"), join(ROOT, "dist", "rota.js")] }),
-  "bun": () => ({ name: "bun", command: [join(BIN, "bun"), join(ROOT, "mod.ts")] }),
-  "deno": () => ({ name: "deno", command: [join(BIN, "deno"), "run", "-A", join(ROOT, "mod.ts")] }),
+  "node-system": () => target("node (machine)", [systemNode()], "dist/rota.js"),
+  "node-npm": () => target("node 24 (npm)", [join(BIN, "node")], "dist/rota.js"),
+  "bun": () => target("bun", [join(BIN, "bun")], "mod.ts"),
+  "deno": () => target("deno", [join(BIN, "deno"), "run", "-A"], "mod.ts"),
 };
 
 /** A port nobody listens on right now. */
