@@ -119,6 +119,8 @@ export const host: Host = {
       return Promise.reject(listenError(hostname, port, error));
     }
     const listener: Listener = {
+      // Bun cannot close its listener without closing idle connections too.
+      stopAccepting() {},
       async close() {
         await server.stop(false);
         while (server.pendingRequests > 0) await sleep(systemClock, 10);

@@ -18,7 +18,9 @@ export type RotaErrorCode =
   | "ERR_ROTA_INIT_PENDING"
   | "ERR_ROTA_STARTUP_FAILED"
   | "ERR_ROTA_PERMISSION"
-  | "ERR_ROTA_HOOK";
+  | "ERR_ROTA_HOOK"
+  | "ERR_ROTA_CONFIG"
+  | "ERR_ROTA_CONFIG_CONFLICT";
 
 /**
  * An error with a stable `code`.

@@ -84,6 +84,12 @@ export interface ListenOptions {
 /** A listening server. */
 export interface Listener {
   /**
+   * Stop taking new connections where the runtime can do so without closing
+   * open keep-alive connections (Node and Deno); elsewhere a no-op, and
+   * `close()` stops accepting.
+   */
+  stopAccepting(): void;
+  /**
    * Stop accepting, close idle keep-alive connections, and resolve once every
    * connection has ended.
    */

@@ -31,7 +31,9 @@ export type WorkerMessage =
 /** Supervisor → worker. */
 export type SupervisorMessage =
   /** Stop accepting, finish in-flight requests, run `dispose`, exit. */
-  { rota: 1; type: "drain" };
+  | { rota: 1; type: "drain" }
+  /** A new configuration: apply it, run `reload`, answer `config-ack`. */
+  | { rota: 1; type: "config"; version: number; value: unknown };
 
 type Shape = Record<string, "string" | "number" | "boolean">;
 
@@ -46,6 +48,7 @@ const WORKER_MESSAGES: Record<WorkerMessage["type"], Shape> = {
 
 const SUPERVISOR_MESSAGES: Record<SupervisorMessage["type"], Shape> = {
   "drain": {},
+  "config": { version: "number" },
 };
 
 /** The result of parsing: the message, or why it was refused. */

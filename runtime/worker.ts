@@ -217,6 +217,8 @@ class WorkerLoop {
       case "drain":
         void this.#drain("asked by the supervisor");
         return;
+      case "config":
+        return;
     }
   }
 
@@ -327,11 +329,15 @@ class WorkerLoop {
     this.#exit(0);
   }
 
-  /** Answer with `Connection: close` for a moment, stop accepting, wait for in-flight requests. */
+  /**
+   * Stop accepting, answer on open connections with `Connection: close` for a
+   * moment, then close idle ones and wait for in-flight requests.
+   */
   async #finishRequests(listener: Listener): Promise<void> {
     const { gracefulTimeout } = this.#spec;
     const graceful = new AbortController();
     const timer = this.#host.clock.setTimeout(() => graceful.abort(), gracefulTimeout);
+    listener.stopAccepting();
     await sleep(this.#host.clock, Math.min(DRAIN_SETTLE_MS, gracefulTimeout));
     const finished = await Promise.race([
       Promise.all([listener.close(), ...this.#pending]).then(() => true),

@@ -7,6 +7,7 @@
 
 import { createAdaptorServer } from "@hono/node-server";
 import type { Server } from "node:http";
+import { Server as NetServer } from "node:net";
 import type { Listener, ListenOptions } from "../../runtime/host.ts";
 import { listenError } from "./process.ts";
 
@@ -25,12 +26,17 @@ export function listenNodeHttp(options: ListenOptions): Promise<Listener> {
     server.once("error", failed);
     server.listen(port, hostname, () => {
       server.off("error", failed);
+      let closed: Promise<void> | undefined;
+      // net.Server's close stops accepting; http.Server's would also drop idle
+      // keep-alive connections at once, racing clients about to reuse them.
+      const stopAccepting = () => (closed ??= new Promise<void>((done) => NetServer.prototype.close.call(server, () => done())));
       resolve({
-        close: () =>
-          new Promise<void>((done) => {
-            server.close(() => done());
-            server.closeIdleConnections();
-          }),
+        stopAccepting: () => void stopAccepting(),
+        close: () => {
+          const ended = stopAccepting();
+          server.closeIdleConnections();
+          return ended;
+        },
         closeAll: () => server.closeAllConnections(),
       });
     });
