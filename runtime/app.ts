@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { PublishResult } from "./config_store.ts";
 import { RotaError } from "./errors.ts";
 
 /** The runtimes rota runs on. */
@@ -28,6 +29,19 @@ export interface ConfigView<C = unknown> {
   get(): C;
   /** Bumped by the supervisor on every change; 0 for the initial value. */
   readonly version: number;
+  /**
+   * Publish a new value to every worker. Publishes are applied one at a time;
+   * with `ifVersion`, only when the current version is still that one.
+   *
+   * @param next The new value (JSON, not a string).
+   * @param options `ifVersion` for compare-and-set.
+   * @returns Once every live worker has the new value and ran `reload`: the
+   * new version and the workers whose hook failed or timed out. After it
+   * resolves, no worker answers with an older version.
+   * @throws {RotaError} `ERR_ROTA_CONFIG_CONFLICT` when `ifVersion` is stale.
+   * @throws {TypeError} When `next` is not JSON.
+   */
+  publish(next: C, options?: { ifVersion?: number }): Promise<PublishResult>;
 }
 
 /**

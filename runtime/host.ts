@@ -34,6 +34,8 @@ export interface WorkerSpec {
    * other ready workers keep taking the traffic meanwhile.
    */
   readonly listen: "now" | "after-init";
+  /** The configuration when the worker was spawned; later versions arrive as messages. */
+  readonly config: { readonly version: number; readonly value: unknown };
 }
 
 /** How a worker process ended, as the operating system reports it. */
@@ -122,6 +124,12 @@ export interface Host {
   onSignal(signal: HostSignal, handler: () => void): () => void;
   /** Resident set size of this process, in bytes. */
   memoryUsage(): number;
+  /** Read a UTF-8 file (relative paths from the working directory). */
+  readTextFile(path: string): Promise<string>;
+  /** Replace a file's content atomically (write beside it, then rename). */
+  writeTextFileAtomic(path: string, text: string): Promise<void>;
+  /** Call `onChange` when the file's content may have changed; returns its teardown. */
+  watchFile(path: string, onChange: () => void): () => void;
 
   /**
    * Supervisor side: check what can be checked before any worker starts (the

@@ -44,7 +44,16 @@ export interface ServeOptions {
   maxMemory?: number;
   /** How many replacements may be under way at once, across the whole rota. @default {1} */
   maxSurge?: number;
+  /**
+   * The shared configuration: a path to a JSON file (read at start, written
+   * back on every publish, watched for edits), or from code, the initial value
+   * itself (any JSON value but a string). @default {{}}
+   */
+  config?: string | ConfigValue;
 }
+
+/** A JSON value that is not a string (a string names a file). */
+export type ConfigValue = number | boolean | null | readonly unknown[] | { readonly [key: string]: unknown };
 
 /** Options as they arrive from a command line or a caller: unchecked, strings allowed. */
 export type RawOptions = { app?: unknown } & { [K in Exclude<keyof ServeOptions, "app">]?: unknown };
@@ -52,7 +61,7 @@ export type RawOptions = { app?: unknown } & { [K in Exclude<keyof ServeOptions,
 /** {@linkcode ServeOptions} with every default applied and checked. */
 export type ResolvedOptions = Required<ServeOptions>;
 
-type Kind = "port" | "count" | "limit" | "duration" | "bytes" | "hostname" | "log-format";
+type Kind = "port" | "count" | "limit" | "duration" | "bytes" | "hostname" | "log-format" | "config";
 
 interface OptionSpec {
   readonly key: Exclude<keyof ServeOptions, "app">;
@@ -76,6 +85,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: "maxLifetime", flag: "--max-lifetime", env: ["ROTA_MAX_LIFETIME"], kind: "duration", help: "recycle a worker after this long (default 0: off)" },
   { key: "maxMemory", flag: "--max-memory", env: ["ROTA_MAX_MEMORY"], kind: "bytes", help: "recycle a worker above this RSS, e.g. 512MB (default 0: off)" },
   { key: "maxSurge", flag: "--max-surge", env: ["ROTA_MAX_SURGE"], kind: "count", help: "replacements under way at once (default 1)" },
+  { key: "config", flag: "--config", env: ["ROTA_CONFIG"], kind: "config", help: "JSON file holding the shared configuration (default: none)" },
   { key: "logFormat", flag: "--log-format", env: ["ROTA_LOG_FORMAT"], kind: "log-format", help: "pretty or json (default: pretty on a terminal)" },
 ];
 
@@ -178,6 +188,9 @@ function coerce(spec: OptionSpec, value: unknown): unknown {
         fail(key, "a hostname or IP address", value);
       }
       return value;
+    case "config":
+      if (value === undefined || (isText && value.trim() === "")) fail(key, "a JSON file path or a JSON value", value);
+      return value;
     case "log-format":
       if (value !== "pretty" && value !== "json") {
         fail(key, "'pretty' or 'json'", value);
@@ -223,6 +236,7 @@ export function resolveOptions(
     maxLifetime: 0,
     maxMemory: 0,
     maxSurge: 1,
+    config: {},
   };
   const resolved: Record<string, unknown> = { app: options.app };
   for (const spec of OPTION_SPECS) {

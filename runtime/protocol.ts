@@ -10,6 +10,8 @@
  * @module
  */
 
+import type { ReloadFailure } from "./config_store.ts";
+
 /** The protocol version carried in every message. */
 export const PROTOCOL_VERSION = 1;
 
@@ -26,16 +28,33 @@ export type WorkerMessage =
   /** The worker cannot serve at all (bad module, port in use) and is exiting. */
   | { rota: 1; type: "fatal"; code: string; message: string }
   /** The worker reached a recycling limit; it keeps serving until its replacement is ready. */
-  | { rota: 1; type: "recycle"; reason: "max-requests" | "max-memory"; detail: string };
+  | { rota: 1; type: "recycle"; reason: "max-requests" | "max-memory"; detail: string }
+  /** `env.config.publish()` from a request handler. */
+  | { rota: 1; type: "publish"; id: number; value: unknown; ifVersion?: number }
+  /** The worker applied a configuration version (its `reload` hook ran, or threw). */
+  | { rota: 1; type: "config-ack"; version: number; ok: boolean; message?: string };
 
 /** Supervisor → worker. */
 export type SupervisorMessage =
   /** Stop accepting, finish in-flight requests, run `dispose`, exit. */
   | { rota: 1; type: "drain" }
   /** A new configuration: apply it, run `reload`, answer `config-ack`. */
-  | { rota: 1; type: "config"; version: number; value: unknown };
+  | { rota: 1; type: "config"; version: number; value: unknown }
+  /** How a `publish` ended: the new version and who failed to apply it, or an error code. */
+  | {
+    rota: 1;
+    type: "publish-result";
+    id: number;
+    ok: boolean;
+    version?: number;
+    failed?: ReloadFailure[];
+    code?: string;
+    message?: string;
+  };
 
-type Shape = Record<string, "string" | "number" | "boolean">;
+/** A field's kind; a trailing `?` makes it optional. `json` is any value but `undefined`. */
+type Kind = "string" | "number" | "boolean" | "json" | "array";
+type Shape = Record<string, Kind | `${Kind}?`>;
 
 const WORKER_MESSAGES: Record<WorkerMessage["type"], Shape> = {
   "listening": {},
@@ -44,11 +63,21 @@ const WORKER_MESSAGES: Record<WorkerMessage["type"], Shape> = {
   "init-hung": { attempt: "number" },
   "fatal": { code: "string", message: "string" },
   "recycle": { reason: "string", detail: "string" },
+  "publish": { id: "number", value: "json", ifVersion: "number?" },
+  "config-ack": { version: "number", ok: "boolean", message: "string?" },
 };
 
 const SUPERVISOR_MESSAGES: Record<SupervisorMessage["type"], Shape> = {
   "drain": {},
-  "config": { version: "number" },
+  "config": { version: "number", value: "json" },
+  "publish-result": {
+    id: "number",
+    ok: "boolean",
+    version: "number?",
+    failed: "array?",
+    code: "string?",
+    message: "string?",
+  },
 };
 
 /** The result of parsing: the message, or why it was refused. */
@@ -66,11 +95,16 @@ function parse<M>(raw: unknown, shapes: Record<string, Shape>): Parsed<M> {
   if (typeof type !== "string" || !Object.hasOwn(shapes, type)) {
     return { ok: false, reason: `unknown message type ${describe(type)}` };
   }
-  for (const [field, kind] of Object.entries(shapes[type])) {
-    if (typeof message[field] !== kind) {
+  for (const [field, declared] of Object.entries(shapes[type])) {
+    const optional = declared.endsWith("?");
+    const kind = (optional ? declared.slice(0, -1) : declared) as Kind;
+    const value = message[field];
+    if (optional && value === undefined) continue;
+    const fits = kind === "json" ? value !== undefined : kind === "array" ? Array.isArray(value) : typeof value === kind;
+    if (!fits) {
       return {
         ok: false,
-        reason: `'${type}' needs '${field}' as a ${kind}, got ${describe(message[field])}`,
+        reason: `'${type}' needs '${field}' as ${kind === "array" ? "an array" : `a ${kind}`}, got ${describe(value)}`,
       };
     }
   }

@@ -10,6 +10,7 @@ import { describeError, RotaError } from "./errors.ts";
 import type { Host } from "./host.ts";
 import { createLogger } from "./log.ts";
 import { type RawOptions, resolveOptions } from "./options.ts";
+import { ConfigStore, parseConfig } from "./config_store.ts";
 import { Supervisor, type SupervisorStats, type WorkerStatus } from "./supervisor.ts";
 
 /** A running rota. */
@@ -20,12 +21,25 @@ export interface Server extends AsyncDisposable {
   status(): WorkerStatus[];
   /** Replacements, crashes, and the time no worker was ready. */
   stats(): SupervisorStats;
-  /** Replace every worker with a fresh process (fresh code), one at a time, replacement first. */
+  /**
+   * Re-read the `--config` file (publishing it when it changed), then replace
+   * every worker with a fresh process (fresh code), one at a time,
+   * replacement first.
+   */
   reload(): void;
   /** Drain every worker and wait for them to exit. */
   close(): Promise<number>;
   /** Kill every worker now. */
   forceClose(): Promise<number>;
+}
+
+async function readConfig(host: Host, path: string): Promise<string> {
+  try {
+    return await host.readTextFile(path);
+  } catch (error) {
+    const why = (error as { code?: string }).code === "ENOENT" ? "no such file" : describeError(error);
+    throw new RotaError("ERR_ROTA_CONFIG", `Cannot read configuration file '${path}': ${why}`, { cause: error });
+  }
 }
 
 /**
@@ -79,14 +93,32 @@ export async function startServer(
   });
   const { url, module } = await host.importModule(options.app);
   const app = loadApp(module, options.app);
+  const file = typeof options.config === "string" ? options.config : undefined;
+  const initial = file === undefined ? options.config : parseConfig(await readConfig(host, file), file);
+  const config = new ConfigStore({
+    initial,
+    clock: host.clock,
+    log,
+    persist: file === undefined ? undefined : (text) => host.writeTextFileAtomic(file, text),
+  });
   try {
-    await app.setup?.({ config: {} });
+    await app.setup?.({ config: initial });
   } catch (error) {
     throw new RotaError("ERR_ROTA_HOOK", `setup failed: ${describeError(error)}`, { cause: error });
   }
   for (const warning of await host.prepare(options)) log.warn(warning);
   log.info(`starting ${options.workers} worker${options.workers === 1 ? "" : "s"} of ${options.app} on ${host.runtime}`);
-  const supervisor = new Supervisor(host, { ...options, app: url }, log);
+  const supervisor = new Supervisor(host, { ...options, app: url }, log, { config });
+  const adoptFile = async () => {
+    if (file === undefined) return;
+    try {
+      await supervisor.adoptConfigFile(await host.readTextFile(file), file);
+    } catch (error) {
+      log.error(`Cannot read configuration file '${file}': ${describeError(error)}`);
+    }
+  };
+  const unwatch = file === undefined ? () => {} : host.watchFile(file, () => void adoptFile());
+  void supervisor.closed.then(unwatch);
   const stop = () => void supervisor.close();
   signal?.addEventListener("abort", stop, { once: true });
   try {
@@ -102,7 +134,10 @@ export async function startServer(
     closed: supervisor.closed,
     status: () => supervisor.status(),
     stats: () => supervisor.stats(),
-    reload: () => supervisor.reload(),
+    reload: () => {
+      // Configuration first, so the fresh workers start with it.
+      void adoptFile().then(() => supervisor.reload());
+    },
     close: () => supervisor.close(),
     forceClose: () => supervisor.forceClose(),
     [Symbol.asyncDispose]: async () => {

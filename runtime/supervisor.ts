@@ -13,7 +13,8 @@
 
 import { exponentialBackoff } from "./_async.ts";
 import type { TimerHandle } from "./clock.ts";
-import { RotaError } from "./errors.ts";
+import { type ConfigTarget, ConfigStore } from "./config_store.ts";
+import { describeError, RotaError } from "./errors.ts";
 import type { Host, ProcessExit, WorkerProcess } from "./host.ts";
 import type { Logger } from "./log.ts";
 import type { ResolvedOptions } from "./options.ts";
@@ -55,8 +56,10 @@ export type WorkerExit =
   | { kind: "retired"; exit: ProcessExit }
   | { kind: "crashed"; exit: ProcessExit; fatal?: { code: string; message: string } };
 
-/** Tuning that is not a user option; injectable for tests. */
-export interface SupervisorTuning {
+/** What the supervisor is built with besides the user's options; injectable for tests. */
+export interface SupervisorInternals {
+  /** The shared configuration. @default {a store holding `{}`, persisted nowhere} */
+  config?: ConfigStore;
   /** How much longer than the graceful timeout a draining worker gets (for `dispose`) before SIGKILL. @default {3000} */
   killGrace?: number;
   /** A worker ready this long before it crashed resets its slot's back-off. @default {30000} */
@@ -80,6 +83,8 @@ interface WorkerRecord {
   initialised: boolean;
   readyAt: number | undefined;
   fatal: { code: string; message: string } | undefined;
+  /** The newest configuration version this worker is known to have. */
+  configVersion: number;
   readonly timers: Set<TimerHandle>;
 }
 
@@ -114,7 +119,8 @@ export class Supervisor {
   #options: ResolvedOptions;
   #appUrl: string;
   #log: Logger;
-  #tuning: Required<SupervisorTuning>;
+  #tuning: Required<Omit<SupervisorInternals, "config">>;
+  #config: ConfigStore;
   #slots: Slot[];
   #live = new Set<WorkerRecord>();
   #queue: Slot[] = [];
@@ -133,16 +139,18 @@ export class Supervisor {
    * @param host The runtime.
    * @param options Checked options; `app` must be an absolute URL.
    * @param log Where the supervisor speaks.
-   * @param tuning Internal timings.
+   * @param internals The configuration store and internal timings.
    */
-  constructor(host: Host, options: ResolvedOptions, log: Logger, tuning: SupervisorTuning = {}) {
+  constructor(host: Host, options: ResolvedOptions, log: Logger, internals: SupervisorInternals = {}) {
     const {
+      config = new ConfigStore({ initial: {}, clock: host.clock, log }),
       killGrace = 3000,
       stableAfter = 30000,
       respawnMin = 100,
       respawnMax = 30000,
       random = Math.random,
-    } = tuning;
+    } = internals;
+    this.#config = config;
     this.#host = host;
     this.#options = options;
     this.#appUrl = options.app;
@@ -252,6 +260,7 @@ export class Supervisor {
         logFormat,
         maxRequests: this.#stagger(slot, this.#options.maxRequests, this.#options.maxRequestsJitter),
         maxMemory,
+        config: this.#config.current,
         listen: someoneServes ? "after-init" : "now",
       },
       onMessage: (raw) => record ? this.#onMessage(record, raw) : early.push(() => this.#onMessage(record!, raw)),
@@ -267,6 +276,7 @@ export class Supervisor {
       initialised: false,
       readyAt: undefined,
       fatal: undefined,
+      configVersion: this.#config.current.version,
       timers: new Set(),
     };
     slot[role] = record;
@@ -341,6 +351,8 @@ export class Supervisor {
           this.#log.info(`listening on http://${this.#options.hostname}:${this.#options.port}`);
         }
         worker.listening = true;
+        // A version published while the worker was loading may have found no listener yet.
+        if (worker.configVersion < this.#config.current.version) this.#sendConfig(worker);
         return this.#becomeReady(worker);
       case "init-ok":
         worker.initialised = true;
@@ -363,7 +375,54 @@ export class Supervisor {
       case "recycle":
         this.#recycle(worker, message.detail);
         return;
+      case "publish":
+        this.#publish(worker, message.id, message.value, message.ifVersion);
+        return;
+      case "config-ack":
+        worker.configVersion = Math.max(worker.configVersion, message.version);
+        this.#config.acknowledge(worker, message.version, message.ok, message.message);
+        return;
     }
+  }
+
+  #configTargets(): ConfigTarget[] {
+    return [...this.#live].map((worker) => ({
+      key: worker,
+      slot: worker.slot.index,
+      generation: worker.generation,
+      pid: worker.process.pid,
+      send: (message) => worker.process.send(message),
+    }));
+  }
+
+  #sendConfig(worker: WorkerRecord): void {
+    const { version, value } = this.#config.current;
+    worker.process.send({ rota: 1, type: "config", version, value });
+  }
+
+  #publish(worker: WorkerRecord, id: number, value: unknown, ifVersion: number | undefined): void {
+    this.#config.publish(value, ifVersion, () => this.#configTargets()).then(
+      ({ version, failed }) => {
+        this.#log.info(`configuration version ${version} published by ${this.#name(worker)}`);
+        worker.process.send({ rota: 1, type: "publish-result", id, ok: true, version, failed: [...failed] });
+      },
+      (error) => {
+        const code = error instanceof RotaError ? error.code : "ERR_ROTA_CONFIG";
+        worker.process.send({ rota: 1, type: "publish-result", id, ok: false, code, message: describeError(error) });
+      },
+    );
+  }
+
+  /**
+   * Re-read the configuration from `text` (the `--config` file) and publish it
+   * when it changed.
+   *
+   * @param text The file's content.
+   * @param path The file, for messages.
+   * @returns When every worker applied it, or it was ignored.
+   */
+  adoptConfigFile(text: string, path: string): Promise<void> {
+    return this.#config.adoptFile(text, path, () => this.#configTargets());
   }
 
   #recycle(worker: WorkerRecord, why: string): void {
@@ -411,6 +470,7 @@ export class Supervisor {
     const wasDraining = worker.state === "draining";
     worker.state = "exited";
     this.#live.delete(worker);
+    this.#config.forget(worker);
     this.#accountReadiness();
     if (!wasDraining) this.#crashes++;
     for (const timer of worker.timers) this.#host.clock.clearTimeout(timer);

@@ -7,7 +7,8 @@
 
 import { type App, type ConfigView, type Env, type ExecutionContext, loadApp, type WorkerInfo } from "./app.ts";
 import { sleep } from "./clock.ts";
-import { describeError, RotaError } from "./errors.ts";
+import type { PublishResult } from "./config_store.ts";
+import { describeError, RotaError, type RotaErrorCode } from "./errors.ts";
 import type { Host, Listener, WorkerChannel, WorkerSpec } from "./host.ts";
 import { type InitEvent, InitGate, InitUnavailableError } from "./init_gate.ts";
 import { createLogger, type Logger } from "./log.ts";
@@ -54,6 +55,7 @@ function parseSpec(raw: unknown): WorkerSpec {
     maxRequests: "number",
     maxMemory: "number",
     listen: "string",
+    config: "object",
   } as const;
   for (const [field, kind] of Object.entries(fields)) {
     if (typeof spec?.[field] !== kind) {
@@ -117,7 +119,12 @@ class WorkerLoop {
   #info: WorkerInfo;
   #log: Logger;
   #phase: Phase = { kind: "loading" };
-  #config: ConfigView = { get: () => ({}), version: 0 };
+  #current: { version: number; value: unknown };
+  #config: ConfigView;
+  #publishes = new Map<number, { resolve: (result: PublishResult) => void; reject: (error: unknown) => void }>();
+  #publishId = 0;
+  /** `reload` hooks run one after another, in version order. */
+  #reloads: Promise<void> = Promise.resolve();
   #pending = new Set<Promise<unknown>>();
   #context: ExecutionContext;
   #served = 0;
@@ -137,6 +144,15 @@ class WorkerLoop {
       write: host.writeLog,
     });
     this.#context = { waitUntil: (promise) => this.#waitUntil(promise), passThroughOnException() {}, props: {} };
+    this.#current = { version: spec.config.version, value: spec.config.value };
+    const loop = this;
+    this.#config = {
+      get: () => loop.#current.value,
+      get version() {
+        return loop.#current.version;
+      },
+      publish: (next, options = {}) => loop.#publish(next, options.ifVersion),
+    };
   }
 
   async run(): Promise<void> {
@@ -218,8 +234,62 @@ class WorkerLoop {
         void this.#drain("asked by the supervisor");
         return;
       case "config":
-        return;
+        return this.#applyConfig(parsed.message.version, parsed.message.value);
+      case "publish-result": {
+        const { id, ok, version, failed, code, message } = parsed.message;
+        const pending = this.#publishes.get(id);
+        if (!pending) return;
+        this.#publishes.delete(id);
+        if (ok) return pending.resolve({ version: version ?? this.#current.version, failed: failed ?? [] });
+        return pending.reject(new RotaError((code ?? "ERR_ROTA_CONFIG") as RotaErrorCode, message ?? "publish failed"));
+      }
     }
+  }
+
+  #publish(value: unknown, ifVersion: number | undefined): Promise<PublishResult> {
+    let copy: unknown;
+    try {
+      copy = JSON.parse(JSON.stringify(value));
+    } catch (error) {
+      return Promise.reject(new TypeError(`Cannot publish configuration as it is not JSON: ${describeError(error)}`));
+    }
+    if (copy === undefined || typeof copy === "string") {
+      return Promise.reject(new TypeError("Cannot publish configuration as it must be a JSON value other than a string"));
+    }
+    if (ifVersion !== undefined && !Number.isInteger(ifVersion)) {
+      return Promise.reject(new TypeError(`Cannot publish configuration as 'ifVersion' must be an integer: current value is ${ifVersion}`));
+    }
+    const id = ++this.#publishId;
+    return new Promise<PublishResult>((resolve, reject) => {
+      this.#publishes.set(id, { resolve, reject });
+      this.#send({ rota: 1, type: "publish", id, value: copy, ...(ifVersion === undefined ? {} : { ifVersion }) });
+    });
+  }
+
+  /**
+   * Take a configuration version: visible to requests at once, then `reload`
+   * runs (once init has succeeded; a later init reads it anyway), then the
+   * supervisor hears back. Old or repeated versions are acknowledged only.
+   */
+  #applyConfig(version: number, value: unknown): void {
+    const fresh = version > this.#current.version;
+    if (fresh) this.#current = { version, value };
+    this.#reloads = this.#reloads.then(async () => {
+      const phase = this.#phase;
+      const live = phase.kind === "starting" || phase.kind === "serving" ? phase : undefined;
+      const state = live?.gate.state;
+      if (!fresh || !live || state?.kind !== "ready") {
+        return this.#send({ rota: 1, type: "config-ack", version, ok: true });
+      }
+      try {
+        await live.app.reload?.({ state: state.state, config: this.#config, worker: this.#info });
+        this.#send({ rota: 1, type: "config-ack", version, ok: true });
+      } catch (error) {
+        const message = describeError(error);
+        this.#log.error(`reload hook failed for version ${version}: ${message}`);
+        this.#send({ rota: 1, type: "config-ack", version, ok: false, message });
+      }
+    });
   }
 
   #reportInit(event: InitEvent): void {

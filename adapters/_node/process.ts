@@ -5,10 +5,11 @@
  * @module
  */
 
-import { existsSync } from "node:fs";
+import { existsSync, unwatchFile, watchFile } from "node:fs";
+import { readFile, rename, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { availableParallelism } from "node:os";
-import { isAbsolute, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { describeError, RotaError } from "../../runtime/errors.ts";
@@ -79,6 +80,23 @@ export function listenError(hostname: string, port: number, error: unknown): Rot
   return new RotaError("ERR_ROTA_LISTEN", `Cannot listen on ${hostname}:${port}: ${why}`, { cause: error });
 }
 
+/** How often a watched configuration file is looked at (stat polling survives editors that replace the file). */
+const WATCH_INTERVAL_MS = 250;
+
+async function writeTextFileAtomic(path: string, text: string): Promise<void> {
+  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  await writeFile(temporary, text, "utf8");
+  await rename(temporary, path);
+}
+
+function watchTextFile(path: string, onChange: () => void): () => void {
+  const listener = (now: { mtimeMs: number; size: number }, before: { mtimeMs: number; size: number }) => {
+    if (now.mtimeMs !== before.mtimeMs || now.size !== before.size) onChange();
+  };
+  watchFile(path, { interval: WATCH_INTERVAL_MS, persistent: false }, listener);
+  return () => unwatchFile(path, listener);
+}
+
 /** The parts of {@linkcode Host} that every runtime provides the same way. */
 export const processHost: Pick<
   Host,
@@ -92,6 +110,9 @@ export const processHost: Pick<
   | "importModule"
   | "onSignal"
   | "memoryUsage"
+  | "readTextFile"
+  | "writeTextFileAtomic"
+  | "watchFile"
 > = {
   clock: systemClock,
   pid: () => process.pid,
@@ -103,6 +124,9 @@ export const processHost: Pick<
   importModule,
   onSignal,
   memoryUsage: () => process.memoryUsage.rss(),
+  readTextFile: (path) => readFile(path, "utf8"),
+  writeTextFileAtomic,
+  watchFile: watchTextFile,
 };
 
 /**

@@ -56,6 +56,9 @@ function fakeHost() {
     importModule: () => Promise.reject(new Error("not used")),
     onSignal: () => () => {},
     memoryUsage: () => 0,
+    readTextFile: () => Promise.reject(new Error("not used")),
+    writeTextFileAtomic: () => Promise.reject(new Error("not used")),
+    watchFile: () => () => {},
     prepare: () => Promise.resolve([]),
     spawn(request: SpawnRequest) {
       const worker = new FakeWorker(1000 + spawned.length, request);
