@@ -350,9 +350,12 @@ class WorkerLoop {
     if (maxRequests > 0 && ++this.#served >= maxRequests) {
       this.#recycle("max-requests", `answered ${this.#served} requests (limit ${maxRequests})`);
     }
+    // Once ready, skip the wait machinery: no extra promise, and no touching
+    // `request.signal`, which makes some adapters build a full Request.
+    const gateState = gate.state;
     let state: unknown;
     try {
-      state = await gate.acquire(request.signal);
+      state = gateState.kind === "ready" ? gateState.state : await gate.acquire(request.signal);
     } catch (error) {
       // The only other rejection is the client going away while it waited.
       return unavailable(
