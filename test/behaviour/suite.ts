@@ -9,7 +9,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { alive, get, killLeftovers, load, type LoadResult, Rota, type Target, TARGETS, waitFor } from "../_harness.ts";
+import { alive, get, killLeftovers, load, type LoadResult, ROOT, Rota, type Target, TARGETS, waitFor } from "../_harness.ts";
 
 /** Assert the process printed `pattern` as one clear line and no stack trace. */
 function assertOneClearLine(rota: Rota, pattern: RegExp): void {
@@ -369,6 +369,15 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
         assert.deepEqual(await malformed.exited, { code: 1, signal: null });
         assertOneClearLine(malformed, /Cannot read configuration file '[^']*bad\.json': /);
       });
+    });
+
+    test("the esbuild bundle, dist/rota.js, serves unchanged on this runtime", async () => {
+      const bundled: Target = { ...target, command: [...target.script, join(ROOT, "dist", "rota.js")] };
+      const rota = await Rota.serve(bundled, "hello.js", ["--workers", "2"]);
+      const answer = JSON.parse((await get(`${rota.url}/x`)).body);
+      assert.equal(answer.runtime, key.startsWith("node") ? "node" : key);
+      assert.equal(answer.attempt, 1);
+      assert.equal((await rota.stop()).code, 0);
     });
 
     test("options come from environment variables too", async () => {
