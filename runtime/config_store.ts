@@ -16,6 +16,22 @@ import { describeError, RotaError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import type { SupervisorMessage } from "./protocol.ts";
 
+/**
+ * The largest configuration, as JSON. It is settings, not data: each worker
+ * receives it in its environment when it is spawned, where Linux allows
+ * 128 KiB for one variable.
+ */
+export const MAX_CONFIG_BYTES = 64 * 1024;
+
+function checkSize(text: string, what: string): void {
+  if (text.length > MAX_CONFIG_BYTES) {
+    throw new RotaError(
+      "ERR_ROTA_CONFIG",
+      `Cannot use ${what} as it is ${text.length} bytes of JSON: the limit is ${MAX_CONFIG_BYTES}`,
+    );
+  }
+}
+
 /** A configuration and its version. */
 export interface Versioned {
   readonly version: number;
@@ -87,9 +103,10 @@ export function formatConfig(value: unknown): string {
  * @param text The file's content.
  * @param path Its path, for the error.
  * @returns The value.
- * @throws {RotaError} `ERR_ROTA_CONFIG` when it is not JSON.
+ * @throws {RotaError} `ERR_ROTA_CONFIG` when it is not JSON, or too large.
  */
 export function parseConfig(text: string, path: string): unknown {
+  checkSize(text, `configuration file '${path}'`);
   try {
     return JSON.parse(text);
   } catch (error) {
@@ -139,7 +156,8 @@ export class ConfigStore {
    * @param ifVersion Only publish when the current version is this one.
    * @param targets Every live worker, read when this publish's turn comes.
    * @returns The new version and the workers that did not apply it.
-   * @throws {RotaError} `ERR_ROTA_CONFIG_CONFLICT` when `ifVersion` is stale.
+   * @throws {RotaError} `ERR_ROTA_CONFIG_CONFLICT` when `ifVersion` is stale;
+   * `ERR_ROTA_CONFIG` when the value is larger than {@linkcode MAX_CONFIG_BYTES}.
    */
   publish(value: unknown, ifVersion: number | undefined, targets: () => ConfigTarget[]): Promise<PublishResult> {
     const turn = this.#queue.then(async () => {
@@ -149,7 +167,9 @@ export class ConfigStore {
           `Cannot publish configuration as 'ifVersion' is stale: current version is ${this.#current.version}, not ${ifVersion}`,
         );
       }
-      if (this.#persist) await this.#persist(formatConfig(value));
+      const text = formatConfig(value);
+      checkSize(text, "this configuration");
+      if (this.#persist) await this.#persist(text);
       return await this.#send(value, targets());
     });
     this.#queue = turn.catch(() => {});

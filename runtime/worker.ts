@@ -15,8 +15,9 @@ import { createLogger, type Logger } from "./log.ts";
 import { parseSupervisorMessage, type WorkerMessage } from "./protocol.ts";
 
 /**
- * How long a draining worker keeps answering on open keep-alive connections
- * (every answer carrying `Connection: close`) before it closes idle ones.
+ * How long a draining worker, having stopped accepting (where the runtime
+ * allows), keeps answering on open keep-alive connections (every answer
+ * carrying `Connection: close`) before it closes idle ones.
  * Closing an idle connection races the client's next request on it; giving
  * clients this long to send it and read `Connection: close` is what measured
  * zero lost requests on all three runtimes (see RUNTIME-NOTES.md).

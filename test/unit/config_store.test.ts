@@ -91,3 +91,11 @@ test("ConfigStore.adoptFile() publishes a changed file, and ignores an unchanged
   await adopting;
   assert.deepEqual(store.current, { version: 1, value: { n: 5 } });
 });
+
+test("ConfigStore refuses a value larger than MAX_CONFIG_BYTES and keeps the current one", async () => {
+  const { store } = storeWith();
+  const error = await store.publish({ blob: "x".repeat(70 * 1024) }, undefined, () => []).catch((e) => e);
+  assert.equal(error.code, "ERR_ROTA_CONFIG");
+  assert.match(error.message, /the limit is 65536/);
+  assert.deepEqual(store.current, { version: 0, value: { n: 0 } });
+});
