@@ -44,12 +44,12 @@ export interface ProcessExit {
   readonly signal: string | null;
 }
 
-/** The supervisor's handle on one worker process. */
+/** The supervisor's handle on one worker. */
 export interface WorkerProcess {
   readonly pid: number;
   /** Send a message; silently dropped when the channel is already closed. */
   send(message: SupervisorMessage): void;
-  /** Signal the process. */
+  /** Send it a signal. */
   kill(signal: "SIGTERM" | "SIGKILL"): void;
 }
 
@@ -137,7 +137,7 @@ export interface Host {
    * @throws {RotaError} When serving cannot work.
    */
   prepare(options: ResolvedOptions): Promise<string[]>;
-  /** Supervisor side: start a worker process. */
+  /** Supervisor side: start a worker. */
   spawn(request: SpawnRequest): WorkerProcess;
 
   /** Worker side: the channel to the supervisor, or `undefined` in a supervisor. */

@@ -75,7 +75,7 @@ export interface SupervisorInternals {
 interface WorkerRecord {
   readonly slot: Slot;
   readonly generation: number;
-  readonly process: WorkerProcess;
+  readonly child: WorkerProcess;
   state: WorkerState;
   role: "active" | "incoming" | "retired";
   /** Ready means both: its server accepts, and an init attempt succeeded. */
@@ -193,7 +193,7 @@ export class Supervisor {
     return [...this.#live].map((w) => ({
       slot: w.slot.index,
       generation: w.generation,
-      pid: w.process.pid,
+      pid: w.child.pid,
       state: w.state,
       role: w.role,
     }));
@@ -236,7 +236,7 @@ export class Supervisor {
     this.#phase = { kind: "stopping", forced: true };
     this.#log.warn("forced shutdown: killing every worker");
     for (const slot of this.#slots) this.#host.clock.clearTimeout(slot.timer);
-    for (const worker of this.#live) worker.process.kill("SIGKILL");
+    for (const worker of this.#live) worker.child.kill("SIGKILL");
     this.#settleIfEmpty();
     return this.#closed;
   }
@@ -247,7 +247,7 @@ export class Supervisor {
     const { port, hostname, initTimeout, initWait, gracefulTimeout, logFormat, startupTimeout, maxMemory } = this.#options;
     let record: WorkerRecord | undefined;
     const early: Array<() => void> = [];
-    const process = this.#host.spawn({
+    const child = this.#host.spawn({
       spec: {
         app: this.#appUrl,
         slot: slot.index,
@@ -269,7 +269,7 @@ export class Supervisor {
     record = {
       slot,
       generation,
-      process,
+      child,
       state: "starting",
       role,
       listening: false,
@@ -282,7 +282,7 @@ export class Supervisor {
     slot[role] = record;
     this.#live.add(record);
     this.#after(record, startupTimeout, () => this.#onStartupTimeout(record!));
-    this.#log.info(`started worker ${slot.index}.${generation}`, { pid: process.pid, role });
+    this.#log.info(`started worker ${slot.index}.${generation}`, { pid: child.pid, role });
     early.forEach((replay) => replay());
   }
 
@@ -331,7 +331,7 @@ export class Supervisor {
   }
 
   #name(worker: WorkerRecord): string {
-    return `worker ${worker.slot.index}.${worker.generation} (pid ${worker.process.pid})`;
+    return `worker ${worker.slot.index}.${worker.generation} (pid ${worker.child.pid})`;
   }
 
   #onMessage(worker: WorkerRecord, raw: unknown): void {
@@ -366,7 +366,7 @@ export class Supervisor {
         return;
       case "init-hung":
         this.#log.error(`${this.#name(worker)}: init attempt ${message.attempt} ignores its abort signal`);
-        if (worker.role === "incoming") worker.process.kill("SIGKILL");
+        if (worker.role === "incoming") worker.child.kill("SIGKILL");
         else this.#replace(worker.slot);
         return;
       case "fatal":
@@ -390,25 +390,25 @@ export class Supervisor {
       key: worker,
       slot: worker.slot.index,
       generation: worker.generation,
-      pid: worker.process.pid,
-      send: (message) => worker.process.send(message),
+      pid: worker.child.pid,
+      send: (message) => worker.child.send(message),
     }));
   }
 
   #sendConfig(worker: WorkerRecord): void {
     const { version, value } = this.#config.current;
-    worker.process.send({ rota: 1, type: "config", version, value });
+    worker.child.send({ rota: 1, type: "config", version, value });
   }
 
   #publish(worker: WorkerRecord, id: number, value: unknown, ifVersion: number | undefined): void {
     this.#config.publish(value, ifVersion, () => this.#configTargets()).then(
       ({ version, failed }) => {
         this.#log.info(`configuration version ${version} published by ${this.#name(worker)}`);
-        worker.process.send({ rota: 1, type: "publish-result", id, ok: true, version, failed: [...failed] });
+        worker.child.send({ rota: 1, type: "publish-result", id, ok: true, version, failed: [...failed] });
       },
       (error) => {
         const code = error instanceof RotaError ? error.code : "ERR_ROTA_CONFIG";
-        worker.process.send({ rota: 1, type: "publish-result", id, ok: false, code, message: describeError(error) });
+        worker.child.send({ rota: 1, type: "publish-result", id, ok: false, code, message: describeError(error) });
       },
     );
   }
@@ -463,7 +463,7 @@ export class Supervisor {
     const notReady = worker.role === "incoming" ? worker.state !== "ready" : worker.state === "starting";
     if (!notReady || worker.state === "exited" || worker.state === "draining") return;
     this.#log.error(`${this.#name(worker)} was not ready within ${this.#options.startupTimeout}ms; killing it`);
-    worker.process.kill("SIGKILL");
+    worker.child.kill("SIGKILL");
   }
 
   #onExit(worker: WorkerRecord, exit: ProcessExit): void {
@@ -573,10 +573,10 @@ export class Supervisor {
   #drain(worker: WorkerRecord): void {
     if (!this.#transition(worker, "draining")) return;
     worker.role = "retired";
-    worker.process.send({ rota: 1, type: "drain" });
+    worker.child.send({ rota: 1, type: "drain" });
     this.#after(worker, this.#options.gracefulTimeout + this.#tuning.killGrace, () => {
       this.#log.warn(`${this.#name(worker)} did not exit after draining; killing it`);
-      worker.process.kill("SIGKILL");
+      worker.child.kill("SIGKILL");
     });
   }
 
