@@ -232,7 +232,9 @@ export class Supervisor {
    * @returns The exit code: 1.
    */
   forceClose(): Promise<number> {
-    if (this.#phase.kind === "stopped") return this.#closed;
+    const phase = this.#phase;
+    if (phase.kind === "stopped") return this.#closed;
+    if (phase.kind === "starting") phase.reject(new RotaError("ERR_ROTA_STARTUP_FAILED", "Stopped while starting"));
     this.#phase = { kind: "stopping", forced: true };
     this.#log.warn("forced shutdown: killing every worker");
     for (const slot of this.#slots) this.#host.clock.clearTimeout(slot.timer);
@@ -242,30 +244,37 @@ export class Supervisor {
   }
 
   #spawn(slot: Slot, role: "active" | "incoming"): void {
+    if (this.#phase.kind === "stopping" || this.#phase.kind === "stopped") return;
     const generation = slot.generations++;
     const someoneServes = [...this.#live].some((w) => w.state === "ready");
     const { port, hostname, initTimeout, initWait, gracefulTimeout, logFormat, startupTimeout, maxMemory } = this.#options;
     let record: WorkerRecord | undefined;
     const early: Array<() => void> = [];
-    const child = this.#host.spawn({
-      spec: {
-        app: this.#appUrl,
-        slot: slot.index,
-        generation,
-        port,
-        hostname,
-        initTimeout,
-        initWait,
-        gracefulTimeout,
-        logFormat,
-        maxRequests: this.#stagger(slot, this.#options.maxRequests, this.#options.maxRequestsJitter),
-        maxMemory,
-        config: this.#config.current,
-        listen: someoneServes ? "after-init" : "now",
-      },
-      onMessage: (raw) => record ? this.#onMessage(record, raw) : early.push(() => this.#onMessage(record!, raw)),
-      onExit: (exit) => record ? this.#onExit(record, exit) : early.push(() => this.#onExit(record!, exit)),
-    });
+    let child: WorkerProcess;
+    try {
+      child = this.#host.spawn({
+        spec: {
+          app: this.#appUrl,
+          slot: slot.index,
+          generation,
+          port,
+          hostname,
+          initTimeout,
+          initWait,
+          gracefulTimeout,
+          logFormat,
+          maxRequests: this.#stagger(slot, this.#options.maxRequests, this.#options.maxRequestsJitter),
+          maxMemory,
+          config: this.#config.current,
+          listen: someoneServes ? "after-init" : "now",
+        },
+        onMessage: (raw) => record ? this.#onMessage(record, raw) : early.push(() => this.#onMessage(record!, raw)),
+        onExit: (exit) => record ? this.#onExit(record, exit) : early.push(() => this.#onExit(record!, exit)),
+      });
+    } catch (error) {
+      slot.generations--;
+      return this.#cannotSpawn(slot, role, error);
+    }
     record = {
       slot,
       generation,
@@ -284,6 +293,21 @@ export class Supervisor {
     this.#after(record, startupTimeout, () => this.#onStartupTimeout(record!));
     this.#log.info(`started worker ${slot.index}.${generation}`, { pid: child.pid, role });
     early.forEach((replay) => replay());
+  }
+
+  /** Starting a process failed (the runtime refused): like a crash, retried with back-off. */
+  #cannotSpawn(slot: Slot, role: "active" | "incoming", error: unknown): void {
+    const message = `Cannot start a worker process: ${describeError(error)}`;
+    this.#log.error(message);
+    if (this.#phase.kind === "starting") {
+      return this.#abortStart(new RotaError("ERR_ROTA_STARTUP_FAILED", message, { cause: error }));
+    }
+    if (role === "incoming") {
+      slot.failedReplacements++;
+      return this.#retryLater(slot, slot.failedReplacements, () => this.#replace(slot));
+    }
+    slot.crashes++;
+    this.#retryLater(slot, slot.crashes, () => this.#spawn(slot, "active"));
   }
 
   /**

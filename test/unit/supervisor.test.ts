@@ -223,3 +223,38 @@ test("Supervisor replaces a worker that asks to be recycled, one slot at a time"
   assert.equal(spawned.length, 4);
   assert.equal(spawned[3].request.spec.slot, 1);
 });
+
+test("Supervisor.start() rejects with one clear error when the runtime refuses to start a process", async () => {
+  const { supervisor, host } = supervisorOn(2);
+  host.spawn = () => {
+    throw new Error("Requires run access");
+  };
+  const error = await supervisor.start().catch((e) => e);
+  assert.equal(error.code, "ERR_ROTA_STARTUP_FAILED");
+  assert.equal(error.message, "Cannot start a worker process: Requires run access");
+  assert.equal(await supervisor.closed, 0);
+});
+
+test("Supervisor retries with growing back-off when the runtime refuses to start a respawn", async () => {
+  const { supervisor, spawned, host, clock } = supervisorOn(1);
+  const starting = supervisor.start();
+  spawned[0].ready();
+  await starting;
+  const spawn = host.spawn;
+  let refusals = 0;
+  host.spawn = (request) => {
+    if (refusals++ < 2) throw new Error("EAGAIN");
+    return spawn(request);
+  };
+  spawned[0].exit({ code: 1, signal: null });
+  await clock.advance(100);
+  assert.equal(refusals, 1);
+  await clock.advance(200);
+  assert.equal(refusals, 2);
+  await clock.advance(399);
+  assert.equal(refusals, 2, "the wait doubled again");
+  await clock.advance(1);
+  assert.equal(refusals, 3);
+  assert.equal(spawned.length, 2, "the third try started a worker");
+  assert.equal(spawned[1].request.spec.generation, 1);
+});
