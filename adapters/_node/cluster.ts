@@ -48,6 +48,9 @@ export function clusterChannel(): WorkerChannel | undefined {
   if (!cluster.isWorker) return undefined;
   const spec = takeSpec();
   if (spec === undefined) return undefined;
+  // Node's cluster exits a worker at once when its primary disappears, dropping
+  // in-flight requests. Declaring the exit ours lets rota drain it gracefully.
+  if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;
   return processChannel(spec, (done) => {
     const worker = cluster.worker;
     if (!worker || !worker.isConnected()) return done();

@@ -136,6 +136,17 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
       await inFlight;
     });
 
+    test("workers drain and exit by themselves when the supervisor is killed", async () => {
+      const rota = await Rota.serve(target, "hello.js", ["--workers", "2"]);
+      const workers = rota.workerPids();
+      const inFlight = get(`${rota.url}/slow?ms=1000`);
+      await new Promise((r) => setTimeout(r, 200));
+      rota.signal("SIGKILL");
+      await rota.exited;
+      assert.equal((await inFlight).status, 200, "the in-flight request still gets its answer");
+      await waitFor("orphaned workers to exit", () => workers.every((pid) => !alive(pid)), 15000, 100);
+    });
+
     test("malformed IPC messages are logged and ignored", async () => {
       const rota = await Rota.serve(target, "chatty.js", ["--workers", "1"]);
       assert.equal((await get(`${rota.url}/junk`)).status, 200);
