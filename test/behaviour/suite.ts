@@ -92,6 +92,24 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
       assert.equal((await rota.stop()).code, 0);
     });
 
+    test("a worker whose init ignores its abort signal past the deadline is replaced", async () => {
+      const marker = join(mkdtempSync(join(tmpdir(), "rota-")), "first");
+      const rota = await Rota.serve(target, "hangs_once.js", ["--workers", "1", "--init-timeout", "300ms"], {
+        env: { ROTA_TEST_MARKER: marker },
+        ready: /0 of 1 workers ready/,
+      });
+      const [hung] = rota.workerPids();
+      assert.equal((await get(rota.url)).status, 503);
+      await rota.waitForLog(/init attempt 1 failed: init attempt 1 did not finish within 300ms/);
+      await rota.waitForLog(/init attempt 1 ignores its abort signal/, 20000);
+      await rota.waitForLog(/is ready and replaces worker 0\.0/, 20000);
+      await waitFor("the hung worker to exit", () => !alive(hung), 15000);
+      const answer = await get(rota.url);
+      assert.equal(answer.status, 200);
+      assert.notEqual(JSON.parse(answer.body).pid, hung);
+      assert.equal((await rota.stop()).code, 0);
+    });
+
     test("a worker killed by SIGKILL is respawned while the other keeps serving", async () => {
       const rota = await Rota.serve(target, "hello.js", ["--workers", "2"]);
       const [victim, survivor] = rota.workerPids();
