@@ -1,7 +1,9 @@
 /**
  * The seed's worst case, measured: init takes 1000 ms, one worker (then two)
  * is recycled every 500 requests under wrk, 32 keep-alive connections, 20 s,
- * next to the same rota without recycling and the runtime's own server.
+ * next to the same rota without recycling, the runtime's own server, and PM2
+ * (cluster mode; PM2 has no max-requests, so its app exits by itself after
+ * 500 answers and PM2 restarts it; BENCH_PM2=0 leaves it out).
  *
  *   npm run bench:recycle                       # every runtime
  *   BENCH_TARGETS=bun BENCH_SECONDS=5 npm run bench:recycle
@@ -13,10 +15,12 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import process from "node:process";
 import { freePort, ROOT, Rota, TARGETS, waitFor } from "../test/_harness.ts";
+import { ensurePm2, privatePm2 } from "./_pm2.ts";
 import { ensureWrk, wrk, type WrkResult } from "./_wrk.ts";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 20);
 const targets = (process.env.BENCH_TARGETS ?? "node-system,bun,deno").split(",");
+const withPm2 = process.env.BENCH_PM2 !== "0";
 const APP = join(ROOT, "bench", "slow_init.js");
 
 interface Row extends WrkResult {
@@ -51,6 +55,25 @@ async function rotaRun(key: string, workers: number, recycle: boolean): Promise<
   }
 }
 
+/** PM2 cluster mode on the machine's Node, the app leaving by itself after 500 answers. */
+async function pm2Run(workers: number, recycle: boolean): Promise<Omit<Row, "runtime" | "setup">> {
+  const port = await freePort();
+  const pm2 = privatePm2();
+  try {
+    pm2.run(["start", join(ROOT, "bench", "pm2_app.cjs"), "-i", String(workers), "--name", "bench"], {
+      PORT: String(port),
+      MAX_REQUESTS: recycle ? "500" : "0",
+    });
+    await waitFor("pm2's app", () => fetch(`http://127.0.0.1:${port}/`).then((r) => r.ok), 20000, 100);
+    const result = await wrk(`http://127.0.0.1:${port}/`, { connections: 32, seconds });
+    const list = JSON.parse(pm2.run(["jlist"])) as Array<{ pm2_env: { restart_time: number } }>;
+    const restarts = list.reduce((sum, app) => sum + app.pm2_env.restart_time, 0);
+    return { ...result, replacements: restarts, noWorkerReadyMs: "n/a" };
+  } finally {
+    pm2.stop();
+  }
+}
+
 function table(rows: Row[]): string {
   const head = "| runtime | setup | req/s | × no-recycle | errors | p50 ms | p99 ms | max ms | recycles | no worker ready (ms) |";
   const line = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|";
@@ -63,6 +86,7 @@ function table(rows: Row[]): string {
 }
 
 ensureWrk();
+if (withPm2) ensurePm2();
 const rows: Row[] = [];
 for (const key of targets) {
   const runtime = TARGETS[key]().name;
@@ -72,6 +96,15 @@ for (const key of targets) {
       const setup = `rota W=${workers}${recycle ? ", max-requests 500" : ""}`;
       console.error(`${runtime}: ${setup} ...`);
       rows.push({ runtime, setup, ...(await rotaRun(key, workers, recycle)) });
+    }
+  }
+}
+if (withPm2) {
+  for (const workers of [1, 2]) {
+    for (const recycle of [false, true]) {
+      const setup = `pm2 W=${workers}${recycle ? ", max-requests 500" : ""}`;
+      console.error(`pm2: ${setup} ...`);
+      rows.push({ runtime: "node (machine)", setup, ...(await pm2Run(workers, recycle)) });
     }
   }
 }
