@@ -141,6 +141,16 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
       assert.ok(!alive(pid));
     });
 
+    test("a draining worker finishes waitUntil work before dispose and exit", async () => {
+      const disposeLog = join(mkdtempSync(join(tmpdir(), "rota-")), "dispose.log");
+      const rota = await Rota.serve(target, "hello.js", ["--workers", "1"], { env: { ROTA_TEST_DISPOSE_LOG: disposeLog } });
+      const [pid] = rota.workerPids();
+      assert.equal((await get(`${rota.url}/later`)).status, 200);
+      rota.signal("SIGTERM");
+      assert.deepEqual(await rota.exited, { code: 0, signal: null });
+      assert.equal(readFileSync(disposeLog, "utf8"), `waitUntil done\n${pid}\n`);
+    });
+
     test("a second SIGTERM forces the shutdown", async () => {
       const rota = await Rota.serve(target, "hello.js", ["--workers", "1", "--graceful-timeout", "60s"]);
       const [pid] = rota.workerPids();
