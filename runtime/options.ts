@@ -45,6 +45,12 @@ export interface ServeOptions {
   /** How many replacements may be under way at once, across the whole rota. @default {1} */
   maxSurge?: number;
   /**
+   * Give up after a slot's worker crashed this many times in a row (without
+   * staying ready for 30 s in between): stop everything and exit 1, for
+   * systemd or Kubernetes to take over. 0 never gives up. @default {0}
+   */
+  maxRestarts?: number;
+  /**
    * The shared configuration: a path to a JSON file (read at start, written
    * back on every publish, watched for edits), or from code, the initial value
    * itself (any JSON value but a string). @default {{}}
@@ -85,6 +91,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: "maxLifetime", flag: "--max-lifetime", env: ["ROTA_MAX_LIFETIME"], kind: "duration", help: "recycle a worker after this long (default 0: off)" },
   { key: "maxMemory", flag: "--max-memory", env: ["ROTA_MAX_MEMORY"], kind: "bytes", help: "recycle a worker above this RSS, e.g. 512MB (default 0: off)" },
   { key: "maxSurge", flag: "--max-surge", env: ["ROTA_MAX_SURGE"], kind: "count", help: "replacements under way at once (default 1)" },
+  { key: "maxRestarts", flag: "--max-restarts", env: ["ROTA_MAX_RESTARTS"], kind: "limit", help: "exit 1 after this many crashes in a row of one slot (default 0: never)" },
   { key: "config", flag: "--config", env: ["ROTA_CONFIG"], kind: "config", help: "JSON file holding the shared configuration (default: none)" },
   { key: "logFormat", flag: "--log-format", env: ["ROTA_LOG_FORMAT"], kind: "log-format", help: "pretty or json (default: pretty on a terminal)" },
 ];
@@ -236,6 +243,7 @@ export function resolveOptions(
     maxLifetime: 0,
     maxMemory: 0,
     maxSurge: 1,
+    maxRestarts: 0,
     config: {},
   };
   const resolved: Record<string, unknown> = { app: options.app };

@@ -101,7 +101,8 @@ interface Slot {
 type Phase =
   | { kind: "starting"; resolve: () => void; reject: (error: unknown) => void }
   | { kind: "running" }
-  | { kind: "stopping"; forced: boolean }
+  /** `code`: what the rota exits with once every worker is gone. */
+  | { kind: "stopping"; code: number }
   | { kind: "stopped"; code: number };
 
 /**
@@ -213,10 +214,14 @@ export class Supervisor {
    * @returns The exit code: 0.
    */
   close(): Promise<number> {
+    return this.#stop(0);
+  }
+
+  #stop(code: number, why = "Stopped while starting"): Promise<number> {
     const phase = this.#phase;
     if (phase.kind === "stopping" || phase.kind === "stopped") return this.#closed;
-    if (phase.kind === "starting") phase.reject(new RotaError("ERR_ROTA_STARTUP_FAILED", "Stopped while starting"));
-    this.#phase = { kind: "stopping", forced: false };
+    if (phase.kind === "starting") phase.reject(new RotaError("ERR_ROTA_STARTUP_FAILED", why));
+    this.#phase = { kind: "stopping", code };
     const { replacements, crashes, noWorkerReadyMs } = this.stats();
     this.#log.info("shutting down gracefully", { replacements, crashes, noWorkerReadyMs });
     this.#queue = [];
@@ -235,7 +240,7 @@ export class Supervisor {
     const phase = this.#phase;
     if (phase.kind === "stopped") return this.#closed;
     if (phase.kind === "starting") phase.reject(new RotaError("ERR_ROTA_STARTUP_FAILED", "Stopped while starting"));
-    this.#phase = { kind: "stopping", forced: true };
+    this.#phase = { kind: "stopping", code: 1 };
     this.#log.warn("forced shutdown: killing every worker");
     for (const slot of this.#slots) this.#host.clock.clearTimeout(slot.timer);
     for (const worker of this.#live) worker.child.kill("SIGKILL");
@@ -524,6 +529,12 @@ export class Supervisor {
       const stable = worker.readyAt !== undefined &&
         this.#host.clock.now() - worker.readyAt >= this.#tuning.stableAfter;
       slot.crashes = stable ? 1 : slot.crashes + 1;
+      const { maxRestarts } = this.#options;
+      if (maxRestarts > 0 && slot.crashes > maxRestarts) {
+        const why = `slot ${slot.index} crashed ${slot.crashes} times in a row (--max-restarts ${maxRestarts}): giving up`;
+        this.#log.error(`${why}, exit code 1, for the service manager to restart rota`);
+        return void this.#stop(1, why);
+      }
       if (slot.incoming) return this.#adoptIncoming(slot);
       this.#retryLater(slot, slot.crashes, () => this.#spawn(slot, "active"));
     }
@@ -607,7 +618,7 @@ export class Supervisor {
   #abortStart(error: RotaError): void {
     const phase = this.#phase;
     if (phase.kind !== "starting") return;
-    this.#phase = { kind: "stopping", forced: false };
+    this.#phase = { kind: "stopping", code: 0 };
     for (const slot of this.#slots) this.#host.clock.clearTimeout(slot.timer);
     for (const worker of this.#live) this.#drain(worker);
     phase.reject(error);
@@ -617,8 +628,7 @@ export class Supervisor {
   #settleIfEmpty(): void {
     const phase = this.#phase;
     if (phase.kind !== "stopping" || this.#live.size > 0) return;
-    const code = phase.forced ? 1 : 0;
-    this.#phase = { kind: "stopped", code };
-    this.#resolveClosed(code);
+    this.#phase = { kind: "stopped", code: phase.code };
+    this.#resolveClosed(phase.code);
   }
 }

@@ -175,6 +175,14 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
       await waitFor("orphaned workers to exit", () => workers.every((pid) => !alive(pid)), 15000, 100);
     });
 
+    test("--max-restarts gives up with exit code 1 after that many crashes in a row", async () => {
+      const rota = Rota.run(target, ["serve", "crashes.js", "--workers", "1", "--max-restarts", "2"]);
+      assert.deepEqual(await rota.exited, { code: 1, signal: null });
+      assert.equal(count(rota.log, /exited unexpectedly \(code 3\)/), 3);
+      assert.match(rota.stderr, /rota: slot 0 crashed 3 times in a row \(--max-restarts 2\): giving up\n$/);
+      assert.doesNotMatch(rota.log, /^\s+at /m);
+    });
+
     test("malformed IPC messages are logged and ignored", async () => {
       const rota = await Rota.serve(target, "chatty.js", ["--workers", "1"]);
       assert.equal((await get(`${rota.url}/junk`)).status, 200);

@@ -33,6 +33,7 @@ test("resolveOptions() applies defaults, and explicit options win over the envir
     maxLifetime: 0,
     maxMemory: 0,
     maxSurge: 1,
+    maxRestarts: 0,
     config: {},
   });
   assert.equal(resolveOptions({ app: "a.ts", maxRequests: "500" }, {}, context).maxRequestsJitter, 250);

@@ -258,3 +258,30 @@ test("Supervisor retries with growing back-off when the runtime refuses to start
   assert.equal(spawned.length, 2, "the third try started a worker");
   assert.equal(spawned[1].request.spec.generation, 1);
 });
+
+test("Supervisor gives up with exit code 1 after --max-restarts crashes in a row, and never by default", async () => {
+  const limited = supervisorOn(2, { maxRestarts: 2 });
+  const starting = limited.supervisor.start();
+  limited.spawned.forEach((w) => w.ready());
+  await starting;
+  limited.spawned[0].exit({ code: 1, signal: null });
+  await limited.clock.advance(100);
+  limited.spawned[2].exit({ code: 1, signal: null });
+  await limited.clock.advance(200);
+  limited.spawned[3].exit({ code: 1, signal: null });
+  assert.deepEqual(limited.spawned[1].received, [{ rota: 1, type: "drain" }], "the healthy worker is drained");
+  limited.spawned[1].exit();
+  assert.equal(await limited.supervisor.closed, 1);
+  await limited.clock.advance(60_000);
+  assert.equal(limited.spawned.length, 4, "no respawn after giving up");
+
+  const unlimited = supervisorOn(1);
+  const up = unlimited.supervisor.start();
+  unlimited.spawned[0].ready();
+  await up;
+  for (let i = 0; i < 12; i++) {
+    unlimited.spawned.at(-1)!.exit({ code: 1, signal: null });
+    await unlimited.clock.advance(30_000);
+  }
+  assert.equal(unlimited.spawned.length, 13, "still respawning after 12 crashes in a row");
+});
