@@ -14,7 +14,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import type { Host, Listener } from "../runtime/host.ts";
-import { sleep, systemClock } from "../runtime/clock.ts";
+import { delay } from "../runtime/_async.ts";
 import { processChannel } from "./_node/channel.ts";
 import { entryPath } from "./_node/entry.ts";
 import { listenError, probePort, processHost, SPEC_VARIABLE, takeSpec } from "./_node/process.ts";
@@ -123,7 +123,7 @@ export const host: Host = {
       stopAccepting() {},
       async close() {
         await server.stop(false);
-        while (server.pendingRequests > 0) await sleep(systemClock, 10);
+        while (server.pendingRequests > 0) await delay(10);
       },
       closeAll: () => void server.stop(true),
     };

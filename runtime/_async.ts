@@ -4,7 +4,10 @@
  * `@std/async` lives on JSR, which the machines this project is built on cannot
  * reach. The names and semantics below follow it (`delay`, `deadline`, `retry`,
  * `Lazy`), so switching to the real package is a change of one import in each
- * caller. Nothing here is exported from `mod.ts`.
+ * caller; `test/unit/async.test.ts` pins those semantics. rota itself uses
+ * `delay` and the back-off computation behind `retry`; the init gate is a
+ * `Lazy` grown a clock, a deadline and background retries. Nothing here is
+ * exported from `mod.ts`.
  *
  * @module
  */
