@@ -41,4 +41,6 @@ export type { SupervisorStats, WorkerState, WorkerStatus } from "./runtime/super
 export { currentHost, isMain, main, serve } from "./adapters/mod.ts";
 
 import { isMain, main } from "./adapters/mod.ts";
-if (isMain(import.meta)) await main();
+// Not awaited at top level: the app module imports "rota", which is this very
+// module, and must find it evaluated rather than wait on it forever.
+if (isMain(import.meta)) void main();

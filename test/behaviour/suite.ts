@@ -427,6 +427,12 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
       assert.equal((await rota.stop()).code, 0);
     });
 
+    test("an app that imports 'rota' by name (the quick start) is served", async () => {
+      const rota = await Rota.serve(target, "imports_rota.js", ["--workers", "1"]);
+      assert.match((await get(rota.url)).body, /^hello from \d+$/);
+      assert.equal((await rota.stop()).code, 0);
+    });
+
     test("options come from environment variables too", async () => {
       const rota = await Rota.serve(target, "hello.js", [], { env: { ROTA_WORKERS: "1" } });
       assert.match(rota.log, /1 of 1 workers ready/);
