@@ -9,7 +9,23 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { alive, get, killLeftovers, load, type LoadResult, ROOT, Rota, type Target, TARGETS, waitFor } from "../_harness.ts";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import process from "node:process";
+import {
+  alive,
+  FIXTURES,
+  freePort,
+  get,
+  killLeftovers,
+  load,
+  type LoadResult,
+  ROOT,
+  Rota,
+  type Target,
+  TARGETS,
+  waitFor,
+} from "../_harness.ts";
 
 /** Assert the process printed `pattern` as one clear line and no stack trace. */
 function assertOneClearLine(rota: Rota, pattern: RegExp): void {
@@ -431,6 +447,26 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
       const rota = await Rota.serve(target, "imports_rota.js", ["--workers", "1"]);
       assert.match((await get(rota.url)).body, /^hello from \d+$/);
       assert.equal((await rota.stop()).code, 0);
+    });
+
+    test("serve() from code starts, reports status, reloads every worker and closes", async () => {
+      const port = await freePort();
+      const [command, ...args] = [...target.script, join(FIXTURES, "programmatic.js")];
+      const child = spawn(command, args, { cwd: FIXTURES, env: { ...process.env, PORT: String(port) } });
+      let out = "";
+      child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
+      const timer = setTimeout(() => child.kill("SIGKILL"), 60000);
+      const [code] = await once(child, "exit");
+      clearTimeout(timer);
+      assert.equal(code, 0, out);
+      const steps = Object.fromEntries(out.trim().split("\n").map((line) => JSON.parse(line)).map((s) => [s.step, s]));
+      assert.equal(steps.started.pids.length, 2);
+      assert.deepEqual(steps.started.states, ["ready", "ready"]);
+      assert.equal(steps.answer.status, 200);
+      assert.equal(steps.reloaded.stats.replacements, 2);
+      assert.equal(steps.reloaded.stats.noWorkerReadyMs, 0);
+      assert.ok(steps.reloaded.pids.every((pid: number) => !steps.started.pids.includes(pid)), "every worker replaced");
+      assert.equal(steps.closed.code, 0);
     });
 
     test("options come from environment variables too", async () => {
