@@ -8,7 +8,15 @@
  * @module
  */
 
+import { readFileSync } from "node:fs";
 import { build } from "esbuild";
+import { VERSION } from "./runtime/version.ts";
+
+const { version } = JSON.parse(readFileSync("package.json", "utf8"));
+if (version !== VERSION) {
+  console.error(`build: package.json says ${version} but runtime/version.ts says ${VERSION}; make them equal`);
+  process.exit(1);
+}
 
 const result = await build({
   entryPoints: ["mod.ts"],

@@ -1,2 +1,2 @@
-/** The version of rota, printed by `rota --version`. Kept equal to package.json's by the build. */
+/** The version of rota, printed by `rota --version`. `build.ts` refuses to build when it differs from package.json's. */
 export const VERSION = "0.1.0";
