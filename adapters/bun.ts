@@ -53,22 +53,23 @@ const MIGRATE = "/proc/sys/net/ipv4/tcp_migrate_req";
 /**
  * Make sure queued connections survive a draining worker's listener closing.
  *
+ * @param file The sysctl's file (injectable for tests).
  * @returns Warnings for the log.
  */
-export function ensureConnectionMigration(): string[] {
+export function ensureConnectionMigration(file: string = MIGRATE): string[] {
   let current: string;
   try {
-    current = readFileSync(MIGRATE, "utf8").trim();
+    current = readFileSync(file, "utf8").trim();
   } catch {
     return ["cannot read net.ipv4.tcp_migrate_req: a draining worker may reset connections queued on its socket"];
   }
   if (current === "1") return [];
   try {
-    writeFileSync(MIGRATE, "1");
+    writeFileSync(file, "1");
     return [];
   } catch {
     return [
-      "net.ipv4.tcp_migrate_req is 0 and rota cannot set it (needs root in this network namespace): a draining worker may reset connections queued on its socket; run 'sysctl -w net.ipv4.tcp_migrate_req=1' to lose none",
+      "net.ipv4.tcp_migrate_req is not 1 and rota cannot set it (needs root in this network namespace): a draining worker may reset connections queued on its socket; run 'sysctl -w net.ipv4.tcp_migrate_req=1' to lose none",
     ];
   }
 }

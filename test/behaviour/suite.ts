@@ -463,6 +463,7 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
       assert.equal(steps.started.pids.length, 2);
       assert.deepEqual(steps.started.states, ["ready", "ready"]);
       assert.equal(steps.answer.status, 200);
+      assert.deepEqual(steps.answer.config, { mode: "from code" }, "serve({ config }) is the initial value");
       assert.equal(steps.reloaded.stats.replacements, 2);
       assert.equal(steps.reloaded.stats.noWorkerReadyMs, 0);
       assert.ok(steps.reloaded.pids.every((pid: number) => !steps.started.pids.includes(pid)), "every worker replaced");
