@@ -285,3 +285,16 @@ test("Supervisor gives up with exit code 1 after --max-restarts crashes in a row
   }
   assert.equal(unlimited.spawned.length, 13, "still respawning after 12 crashes in a row");
 });
+
+test("Supervisor runs up to --max-surge replacements at once", async () => {
+  const { supervisor, spawned } = supervisorOn(3, { maxSurge: 2 });
+  const starting = supervisor.start();
+  spawned.forEach((w) => w.ready());
+  await starting;
+  supervisor.reload();
+  assert.deepEqual(spawned.slice(3).map((w) => w.request.spec.slot), [0, 1], "two slots at a time");
+  spawned[4].ready();
+  assert.deepEqual(spawned.slice(3).map((w) => w.request.spec.slot), [0, 1, 2], "the third starts when one is done");
+  assert.deepEqual(spawned[0].received, [], "slot 0's replacement is not ready yet");
+  assert.deepEqual(spawned[1].received, [{ rota: 1, type: "drain" }]);
+});
