@@ -1,9 +1,13 @@
 // The seed's scenario: init takes 1000 ms (standing in for opening a
-// database), requests are cheap. Used by bench/recycle.ts.
+// database; BENCH_INIT_MS changes it), requests are cheap. Used by bench/recycle.ts.
+import process from "node:process";
+
+const initMs = Number(process.env.BENCH_INIT_MS ?? 1000);
+
 export default {
   async init({ signal }) {
     await new Promise((resolve, reject) => {
-      const timer = setTimeout(resolve, 1000);
+      const timer = setTimeout(resolve, initMs);
       signal.addEventListener("abort", () => {
         clearTimeout(timer);
         reject(signal.reason);
