@@ -120,7 +120,8 @@ export class Rota {
     this.port = port;
     child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (this.stdout += chunk));
     child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (this.stderr += chunk));
-    this.exited = new Promise((done) => child.once("exit", (code, signal) => done({ code, signal })));
+    // "close", not "exit": by then every byte the process (and any worker sharing its pipes) wrote has been read.
+    this.exited = new Promise((done) => child.once("close", (code, signal) => done({ code, signal })));
   }
 
   /** Run `rota <args>` on `target`; `port` is only recorded. */
