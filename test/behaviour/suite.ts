@@ -456,7 +456,7 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
       let out = "";
       child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
       const timer = setTimeout(() => child.kill("SIGKILL"), 60000);
-      const [code] = await once(child, "exit");
+      const [code] = await once(child, "close");
       clearTimeout(timer);
       assert.equal(code, 0, out);
       const steps = Object.fromEntries(out.trim().split("\n").map((line) => JSON.parse(line)).map((s) => [s.step, s]));
