@@ -91,7 +91,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: "maxLifetime", flag: "--max-lifetime", env: ["ROTA_MAX_LIFETIME"], kind: "duration", help: "recycle a worker after this long (default 0: off)" },
   { key: "maxMemory", flag: "--max-memory", env: ["ROTA_MAX_MEMORY"], kind: "bytes", help: "recycle a worker above this RSS, e.g. 512MB (default 0: off)" },
   { key: "maxSurge", flag: "--max-surge", env: ["ROTA_MAX_SURGE"], kind: "count", help: "replacements under way at once (default 1)" },
-  { key: "maxRestarts", flag: "--max-restarts", env: ["ROTA_MAX_RESTARTS"], kind: "limit", help: "exit 1 after this many crashes in a row of one slot (default 0: never)" },
+  { key: "maxRestarts", flag: "--max-restarts", env: ["ROTA_MAX_RESTARTS"], kind: "limit", help: "give up (exit 1) when one slot needs more restarts in a row than this (default 0: never)" },
   { key: "config", flag: "--config", env: ["ROTA_CONFIG"], kind: "config", help: "JSON file holding the shared configuration (default: none)" },
   { key: "logFormat", flag: "--log-format", env: ["ROTA_LOG_FORMAT"], kind: "log-format", help: "pretty or json (default: pretty on a terminal)" },
 ];
