@@ -189,7 +189,7 @@ export class InitGate<S> {
         return Promise.reject(
           new InitUnavailableError(
             "ERR_ROTA_INIT_FAILED",
-            seconds(Math.max(state.retryAt - now, this.#retryInterval)),
+            seconds(state.retryAt - now),
             { cause: state.error },
           ),
         );

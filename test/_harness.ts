@@ -223,16 +223,16 @@ export interface LoadResult {
 }
 
 /**
- * Send GET requests from `connections` loops until `durationMs` passed or
- * `maxRequests` were sent, whichever comes first. With `keepAlive`, each loop
- * reuses its connection (opening a new one when the server closes it);
- * without, every request opens a new connection.
+ * Send GET requests from `connections` loops until `done()` says so, or
+ * `durationMs` passed, or `maxRequests` were sent, whichever comes first.
+ * With `keepAlive`, each loop reuses its connection (opening a new one when
+ * the server closes it); without, every request opens a new connection.
  */
 export async function load(
   url: string,
-  options: { connections: number; durationMs: number; maxRequests: number; keepAlive: boolean },
+  options: { connections: number; durationMs: number; maxRequests: number; keepAlive: boolean; done?: () => boolean },
 ): Promise<LoadResult> {
-  const { connections, durationMs, maxRequests, keepAlive } = options;
+  const { connections, durationMs, maxRequests, keepAlive, done = () => false } = options;
   const agent = keepAlive ? new http.Agent({ keepAlive: true, maxSockets: connections }) : false;
   const result: LoadResult = { sent: 0, ok: 0, bad: {}, lost: {}, pids: new Set() };
   const until = Date.now() + durationMs;
@@ -266,7 +266,7 @@ export async function load(
       });
     });
   await Promise.all(Array.from({ length: connections }, async () => {
-    while (Date.now() < until && result.sent < maxRequests) {
+    while (Date.now() < until && result.sent < maxRequests && !done()) {
       result.sent++;
       await one();
     }
