@@ -24,7 +24,9 @@ interface DenoPermissions {
 
 function requirePermissions(): void {
   const deno = (globalThis as unknown as { Deno: DenoPermissions }).Deno;
-  const missing = ["run", "net", "read", "env"].filter((name) => deno.permissions.querySync({ name }).state !== "granted");
+  const missing = ["run", "net", "read", "env"].filter((name) =>
+    deno.permissions.querySync({ name }).state !== "granted"
+  );
   if (missing.length > 0) {
     throw new RotaError(
       "ERR_ROTA_PERMISSION",

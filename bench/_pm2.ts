@@ -13,7 +13,16 @@ const PM2 = join(TOOLS, "node_modules", "pm2", "bin", "pm2");
 export function ensurePm2(): void {
   if (existsSync(PM2)) return;
   console.error("pm2 is missing: installing it into bench/.tools");
-  execFileSync("npm", ["install", "--prefix", TOOLS, "--no-save", "--no-package-lock", "--no-audit", "--no-fund", "pm2@7"], {
+  execFileSync("npm", [
+    "install",
+    "--prefix",
+    TOOLS,
+    "--no-save",
+    "--no-package-lock",
+    "--no-audit",
+    "--no-fund",
+    "pm2@7",
+  ], {
     stdio: "inherit",
   });
 }

@@ -50,14 +50,28 @@ export function parseWrk(output: string): WrkResult {
 }
 
 /** Run wrk against `url` and parse its report. */
-export function wrk(url: string, options: { connections: number; seconds: number; threads?: number }): Promise<WrkResult> {
+export function wrk(
+  url: string,
+  options: { connections: number; seconds: number; threads?: number },
+): Promise<WrkResult> {
   const { connections, seconds, threads = 2 } = options;
   return new Promise((resolve, reject) => {
-    const child = spawn("wrk", [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, "--latency", "--timeout", "5s", url]);
+    const child = spawn("wrk", [
+      `-t${threads}`,
+      `-c${connections}`,
+      `-d${seconds}s`,
+      "--latency",
+      "--timeout",
+      "5s",
+      url,
+    ]);
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
     child.once("error", reject);
-    child.once("exit", (code) => (code === 0 ? resolve(parseWrk(out)) : reject(new Error(`wrk exited ${code}:\n${out}`))));
+    child.once(
+      "exit",
+      (code) => (code === 0 ? resolve(parseWrk(out)) : reject(new Error(`wrk exited ${code}:\n${out}`))),
+    );
   });
 }

@@ -38,7 +38,9 @@ for (const key of targets) {
     roundTrip.sort((a, b) => a - b);
     const f = (n: number) => n.toFixed(2);
     rows.push(
-      `| ${target.name} | ${publishes} | ${f(percentile(inWorker, 50))} | ${f(percentile(inWorker, 99))} | ${f(inWorker.at(-1)!)} | ${f(percentile(roundTrip, 50))} | ${f(percentile(roundTrip, 99))} |`,
+      `| ${target.name} | ${publishes} | ${f(percentile(inWorker, 50))} | ${f(percentile(inWorker, 99))} | ${
+        f(inWorker.at(-1)!)
+      } | ${f(percentile(roundTrip, 50))} | ${f(percentile(roundTrip, 99))} |`,
     );
   } finally {
     await rota.stop();

@@ -33,7 +33,10 @@ interface Row extends WrkResult {
 async function ownServer(key: string): Promise<WrkResult> {
   const [command, ...args] = [...TARGETS[key]().script, join(ROOT, "bench", "own_server.js")];
   const port = await freePort();
-  const child = spawn(command, args, { env: { ...process.env, PORT: String(port) }, stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(command, args, {
+    env: { ...process.env, PORT: String(port) },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   try {
     await waitFor("own server", () => fetch(`http://127.0.0.1:${port}/`).then((r) => r.ok), 15000);
     return await wrk(`http://127.0.0.1:${port}/`, { connections: 32, seconds });
@@ -75,12 +78,15 @@ async function pm2Run(workers: number, recycle: boolean): Promise<Omit<Row, "run
 }
 
 function table(rows: Row[]): string {
-  const head = "| runtime | setup | req/s | × no-recycle | errors | p50 ms | p99 ms | max ms | recycles | no worker ready (ms) |";
+  const head =
+    "| runtime | setup | req/s | × no-recycle | errors | p50 ms | p99 ms | max ms | recycles | no worker ready (ms) |";
   const line = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|";
   const body = rows.map((r) => {
     const base = rows.find((b) => b.runtime === r.runtime && b.setup === r.setup.replace(", max-requests 500", ""));
     const ratio = base && base !== r ? (r.requestsPerSecond / base.requestsPerSecond).toFixed(2) : "";
-    return `| ${r.runtime} | ${r.setup} | ${Math.round(r.requestsPerSecond)} | ${ratio} | ${r.errors} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxMs.toFixed(1)} | ${r.replacements} | ${r.noWorkerReadyMs} |`;
+    return `| ${r.runtime} | ${r.setup} | ${Math.round(r.requestsPerSecond)} | ${ratio} | ${r.errors} | ${
+      r.p50Ms.toFixed(2)
+    } | ${r.p99Ms.toFixed(2)} | ${r.maxMs.toFixed(1)} | ${r.replacements} | ${r.noWorkerReadyMs} |`;
   });
   return [head, line, ...body].join("\n");
 }
@@ -90,7 +96,13 @@ if (withPm2) ensurePm2();
 const rows: Row[] = [];
 for (const key of targets) {
   const runtime = TARGETS[key]().name;
-  rows.push({ runtime, setup: "own server, 1 process", ...(await ownServer(key)), replacements: "", noWorkerReadyMs: "" });
+  rows.push({
+    runtime,
+    setup: "own server, 1 process",
+    ...(await ownServer(key)),
+    replacements: "",
+    noWorkerReadyMs: "",
+  });
   for (const workers of [1, 2]) {
     for (const recycle of [false, true]) {
       const setup = `rota W=${workers}${recycle ? ", max-requests 500" : ""}`;

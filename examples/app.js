@@ -72,7 +72,9 @@ app.post("/settings", async (c) => {
   const next = { ...c.env.config.get(), banner: String(form.banner ?? ""), colour: String(form.colour ?? "#333333") };
   try {
     const { version, failed } = await c.env.config.publish(next, { ifVersion: Number(form.ifVersion) });
-    const note = failed.length === 0 ? `every worker has version ${version}` : `${failed.length} worker(s) failed to apply it`;
+    const note = failed.length === 0
+      ? `every worker has version ${version}`
+      : `${failed.length} worker(s) failed to apply it`;
     return c.redirect(`/?published=${encodeURIComponent(note)}`, 303);
   } catch (error) {
     if (error.code === "ERR_ROTA_CONFIG_CONFLICT") {

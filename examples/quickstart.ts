@@ -7,12 +7,12 @@ const app = new Hono<{ Bindings: Env<State> }>();
 app.get("/", (c) => c.text(`${c.env.state.greeting} from ${c.env.worker.pid}`));
 
 export default defineApp<State>({
-  async init({ signal, attempt }) {
+  init({ signal, attempt }) {
     signal.throwIfAborted();
     return { greeting: attempt === 1 ? "hello" : "hello again" };
   },
   fetch: app.fetch,
-  async dispose({ state }) {
+  dispose({ state }) {
     console.error(`goodbye after greeting ${state?.greeting}`);
   },
 });

@@ -74,9 +74,7 @@ export function deadline<T>(
   return new Promise<T>((resolve, reject) => {
     const abort = () => reject(reasonOf(combined, timeout, ms));
     combined.addEventListener("abort", abort, { once: true });
-    promise.then(resolve, reject).finally(() =>
-      combined.removeEventListener("abort", abort)
-    );
+    promise.then(resolve, reject).finally(() => combined.removeEventListener("abort", abort));
   });
 }
 
@@ -122,8 +120,7 @@ export function exponentialBackoff(
   options: RetryOptions = {},
   random: () => number = Math.random,
 ): number {
-  const { multiplier = 2, maxTimeout = 60000, minTimeout = 1000, jitter = 1 } =
-    options;
+  const { multiplier = 2, maxTimeout = 60000, minTimeout = 1000, jitter = 1 } = options;
   const exponential = Math.min(maxTimeout, minTimeout * multiplier ** attempt);
   return Math.round(exponential * (1 - jitter * random()));
 }
@@ -213,9 +210,7 @@ export class Lazy<T> {
     return new Promise<T>((resolve, reject) => {
       const abort = () => reject(signal.reason);
       signal.addEventListener("abort", abort, { once: true });
-      shared.then(resolve, reject).finally(() =>
-        signal.removeEventListener("abort", abort)
-      );
+      shared.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
     });
   }
 }

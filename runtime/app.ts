@@ -192,9 +192,7 @@ export function loadApp(module: unknown, name: string): App {
     }
   }
   const bind = <K extends keyof App>(key: K) =>
-    typeof app[key] === "function"
-      ? (app[key] as (...args: unknown[]) => unknown).bind(app)
-      : undefined;
+    typeof app[key] === "function" ? (app[key] as (...args: unknown[]) => unknown).bind(app) : undefined;
   return {
     fetch: bind("fetch") as App["fetch"],
     setup: bind("setup") as App["setup"],

@@ -57,7 +57,9 @@ export function parseArgs(argv: readonly string[]): Command {
       positional.push(arg);
       continue;
     }
-    const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+    const [flag, inline] = arg.includes("=")
+      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
+      : [arg, undefined];
     const spec = command === "serve" ? OPTION_SPECS.find((s) => s.flag === flag) : undefined;
     if (!spec) throw usageError(`Unknown flag '${flag}' for 'rota ${command}'`);
     const value = inline ?? rest[++i];
@@ -75,9 +77,7 @@ export function parseArgs(argv: readonly string[]): Command {
 /** The text of `rota --help`. */
 export function helpText(): string {
   const width = Math.max(...OPTION_SPECS.map((s) => s.flag.length)) + 8;
-  const flags = OPTION_SPECS.map((s) =>
-    `  ${`${s.flag} <v>`.padEnd(width)} ${s.help}; env ${s.env.join(" or ")}`
-  );
+  const flags = OPTION_SPECS.map((s) => `  ${`${s.flag} <v>`.padEnd(width)} ${s.help}; env ${s.env.join(" or ")}`);
   return [
     "rota: run a fetch app across a rota of worker processes",
     "",

@@ -80,20 +80,104 @@ interface OptionSpec {
 /** The options table: the CLI's flags and help, the environment variables and `serve()` keys. */
 export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: "port", flag: "--port", env: ["PORT", "ROTA_PORT"], kind: "port", help: "TCP port (default 8000)" },
-  { key: "hostname", flag: "--hostname", env: ["ROTA_HOSTNAME"], kind: "hostname", help: "address to bind (default 127.0.0.1)" },
-  { key: "workers", flag: "--workers", env: ["ROTA_WORKERS"], kind: "count", help: "worker processes (default: available parallelism)" },
-  { key: "gracefulTimeout", flag: "--graceful-timeout", env: ["ROTA_GRACEFUL_TIMEOUT"], kind: "duration", help: "time a draining worker gets (default 5s)" },
-  { key: "startupTimeout", flag: "--startup-timeout", env: ["ROTA_STARTUP_TIMEOUT"], kind: "duration", help: "time a new worker gets to become ready (default 30s)" },
-  { key: "initTimeout", flag: "--init-timeout", env: ["ROTA_INIT_TIMEOUT"], kind: "duration", help: "time one init attempt gets before its signal aborts (default 30s)" },
-  { key: "initWait", flag: "--init-wait", env: ["ROTA_INIT_WAIT"], kind: "duration", help: "time a request waits for a running init before 503 (default 10s)" },
-  { key: "maxRequests", flag: "--max-requests", env: ["ROTA_MAX_REQUESTS"], kind: "limit", help: "recycle a worker after this many requests (default 0: off)" },
-  { key: "maxRequestsJitter", flag: "--max-requests-jitter", env: ["ROTA_MAX_REQUESTS_JITTER"], kind: "limit", help: "per-slot stagger added to --max-requests (default: half of it)" },
-  { key: "maxLifetime", flag: "--max-lifetime", env: ["ROTA_MAX_LIFETIME"], kind: "duration", help: "recycle a worker after this long (default 0: off)" },
-  { key: "maxMemory", flag: "--max-memory", env: ["ROTA_MAX_MEMORY"], kind: "bytes", help: "recycle a worker above this RSS, e.g. 512MB (default 0: off)" },
-  { key: "maxSurge", flag: "--max-surge", env: ["ROTA_MAX_SURGE"], kind: "count", help: "replacements under way at once (default 1)" },
-  { key: "maxRestarts", flag: "--max-restarts", env: ["ROTA_MAX_RESTARTS"], kind: "limit", help: "give up (exit 1) when one slot needs more restarts in a row than this (default 0: never)" },
-  { key: "config", flag: "--config", env: ["ROTA_CONFIG"], kind: "config", help: "JSON file holding the shared configuration (default: none)" },
-  { key: "logFormat", flag: "--log-format", env: ["ROTA_LOG_FORMAT"], kind: "log-format", help: "pretty or json (default: pretty on a terminal)" },
+  {
+    key: "hostname",
+    flag: "--hostname",
+    env: ["ROTA_HOSTNAME"],
+    kind: "hostname",
+    help: "address to bind (default 127.0.0.1)",
+  },
+  {
+    key: "workers",
+    flag: "--workers",
+    env: ["ROTA_WORKERS"],
+    kind: "count",
+    help: "worker processes (default: available parallelism)",
+  },
+  {
+    key: "gracefulTimeout",
+    flag: "--graceful-timeout",
+    env: ["ROTA_GRACEFUL_TIMEOUT"],
+    kind: "duration",
+    help: "time a draining worker gets (default 5s)",
+  },
+  {
+    key: "startupTimeout",
+    flag: "--startup-timeout",
+    env: ["ROTA_STARTUP_TIMEOUT"],
+    kind: "duration",
+    help: "time a new worker gets to become ready (default 30s)",
+  },
+  {
+    key: "initTimeout",
+    flag: "--init-timeout",
+    env: ["ROTA_INIT_TIMEOUT"],
+    kind: "duration",
+    help: "time one init attempt gets before its signal aborts (default 30s)",
+  },
+  {
+    key: "initWait",
+    flag: "--init-wait",
+    env: ["ROTA_INIT_WAIT"],
+    kind: "duration",
+    help: "time a request waits for a running init before 503 (default 10s)",
+  },
+  {
+    key: "maxRequests",
+    flag: "--max-requests",
+    env: ["ROTA_MAX_REQUESTS"],
+    kind: "limit",
+    help: "recycle a worker after this many requests (default 0: off)",
+  },
+  {
+    key: "maxRequestsJitter",
+    flag: "--max-requests-jitter",
+    env: ["ROTA_MAX_REQUESTS_JITTER"],
+    kind: "limit",
+    help: "per-slot stagger added to --max-requests (default: half of it)",
+  },
+  {
+    key: "maxLifetime",
+    flag: "--max-lifetime",
+    env: ["ROTA_MAX_LIFETIME"],
+    kind: "duration",
+    help: "recycle a worker after this long (default 0: off)",
+  },
+  {
+    key: "maxMemory",
+    flag: "--max-memory",
+    env: ["ROTA_MAX_MEMORY"],
+    kind: "bytes",
+    help: "recycle a worker above this RSS, e.g. 512MB (default 0: off)",
+  },
+  {
+    key: "maxSurge",
+    flag: "--max-surge",
+    env: ["ROTA_MAX_SURGE"],
+    kind: "count",
+    help: "replacements under way at once (default 1)",
+  },
+  {
+    key: "maxRestarts",
+    flag: "--max-restarts",
+    env: ["ROTA_MAX_RESTARTS"],
+    kind: "limit",
+    help: "give up (exit 1) when one slot needs more restarts in a row than this (default 0: never)",
+  },
+  {
+    key: "config",
+    flag: "--config",
+    env: ["ROTA_CONFIG"],
+    kind: "config",
+    help: "JSON file holding the shared configuration (default: none)",
+  },
+  {
+    key: "logFormat",
+    flag: "--log-format",
+    env: ["ROTA_LOG_FORMAT"],
+    kind: "log-format",
+    help: "pretty or json (default: pretty on a terminal)",
+  },
 ];
 
 /** What the defaults depend on, supplied by the host. */
@@ -133,7 +217,16 @@ export function parseDuration(text: string): number | undefined {
   return Math.round(Number(match[1]) * UNITS[match[2] ?? "ms"]);
 }
 
-const BYTE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 };
+const BYTE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+};
 
 /**
  * Parse a size: `512MB`, `512M`, `1GB`, `300KB`, or plain bytes (binary units, as PM2 reads them).

@@ -107,7 +107,9 @@ export async function startServer(
     throw new RotaError("ERR_ROTA_HOOK", `setup failed: ${describeError(error)}`, { cause: error });
   }
   for (const warning of await host.prepare(options)) log.warn(warning);
-  log.info(`starting ${options.workers} worker${options.workers === 1 ? "" : "s"} of ${options.app} on ${host.runtime}`);
+  log.info(
+    `starting ${options.workers} worker${options.workers === 1 ? "" : "s"} of ${options.app} on ${host.runtime}`,
+  );
   const supervisor = new Supervisor(host, { ...options, app: url }, log, { config });
   const adoptFile = async () => {
     if (file === undefined) return;

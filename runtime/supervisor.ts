@@ -13,7 +13,7 @@
 
 import { exponentialBackoff } from "./_async.ts";
 import type { TimerHandle } from "./clock.ts";
-import { type ConfigTarget, ConfigStore } from "./config_store.ts";
+import { ConfigStore, type ConfigTarget } from "./config_store.ts";
 import { describeError, RotaError } from "./errors.ts";
 import type { Host, ProcessExit, WorkerProcess } from "./host.ts";
 import type { Logger } from "./log.ts";
@@ -252,7 +252,8 @@ export class Supervisor {
     if (this.#phase.kind === "stopping" || this.#phase.kind === "stopped") return;
     const generation = slot.generations++;
     const someoneServes = [...this.#live].some((w) => w.state === "ready");
-    const { port, hostname, initTimeout, initWait, gracefulTimeout, logFormat, startupTimeout, maxMemory } = this.#options;
+    const { port, hostname, initTimeout, initWait, gracefulTimeout, logFormat, startupTimeout, maxMemory } =
+      this.#options;
     let record: WorkerRecord | undefined;
     const early: Array<() => void> = [];
     let child: WorkerProcess;
@@ -356,7 +357,11 @@ export class Supervisor {
   /** Counters since the start: replacements done and milliseconds with no worker ready. */
   stats(): SupervisorStats {
     const open = this.#unservedSince === undefined ? 0 : this.#host.clock.now() - this.#unservedSince;
-    return { replacements: this.#replacements, crashes: this.#crashes, noWorkerReadyMs: Math.round(this.#unservedMs + open) };
+    return {
+      replacements: this.#replacements,
+      crashes: this.#crashes,
+      noWorkerReadyMs: Math.round(this.#unservedMs + open),
+    };
   }
 
   #name(worker: WorkerRecord): string {
@@ -389,7 +394,11 @@ export class Supervisor {
       case "init-failed":
         if (worker.state === "starting" || worker.state === "ready") {
           this.#transition(worker, "failing");
-          this.#log.warn(`${this.#name(worker)} is failing: init attempt ${message.attempt} failed (${message.code}); it stays up and retries`);
+          this.#log.warn(
+            `${
+              this.#name(worker)
+            } is failing: init attempt ${message.attempt} failed (${message.code}); it stays up and retries`,
+          );
         }
         this.#checkStarted();
         return;
@@ -504,9 +513,7 @@ export class Supervisor {
     if (!wasDraining) this.#crashes++;
     for (const timer of worker.timers) this.#host.clock.clearTimeout(timer);
     const { slot } = worker;
-    const ended: WorkerExit = wasDraining
-      ? { kind: "retired", exit }
-      : { kind: "crashed", exit, fatal: worker.fatal };
+    const ended: WorkerExit = wasDraining ? { kind: "retired", exit } : { kind: "crashed", exit, fatal: worker.fatal };
     this.#report(worker, ended);
 
     if (slot.active === worker) slot.active = undefined;
@@ -531,7 +538,8 @@ export class Supervisor {
       slot.crashes = stable ? 1 : slot.crashes + 1;
       const { maxRestarts } = this.#options;
       if (maxRestarts > 0 && slot.crashes > maxRestarts) {
-        const why = `slot ${slot.index} crashed ${slot.crashes} times in a row (--max-restarts ${maxRestarts}): giving up`;
+        const why =
+          `slot ${slot.index} crashed ${slot.crashes} times in a row (--max-restarts ${maxRestarts}): giving up`;
         this.#log.error(`${why}, exit code 1, for the service manager to restart rota`);
         return void this.#stop(1, why);
       }
@@ -553,7 +561,11 @@ export class Supervisor {
 
   #retryLater(slot: Slot, failures: number, fn: () => void): void {
     const { respawnMin, respawnMax, random } = this.#tuning;
-    const wait = exponentialBackoff(failures - 1, { minTimeout: respawnMin, maxTimeout: respawnMax, jitter: 0.2 }, random);
+    const wait = exponentialBackoff(
+      failures - 1,
+      { minTimeout: respawnMin, maxTimeout: respawnMax, jitter: 0.2 },
+      random,
+    );
     if (failures > 1) this.#log.warn(`slot ${slot.index}: retrying in ${wait}ms after ${failures} failures`);
     this.#host.clock.clearTimeout(slot.timer);
     slot.timer = this.#host.clock.setTimeout(() => {

@@ -191,7 +191,11 @@ class WorkerLoop {
 
     let listener: Listener;
     try {
-      listener = await host.listen({ hostname: spec.hostname, port: spec.port, fetch: (r) => this.#fetch(app, gate, r) });
+      listener = await host.listen({
+        hostname: spec.hostname,
+        port: spec.port,
+        fetch: (r) => this.#fetch(app, gate, r),
+      });
     } catch (error) {
       return this.#fatal(error);
     }
@@ -255,10 +259,14 @@ class WorkerLoop {
       return Promise.reject(new TypeError(`Cannot publish configuration as it is not JSON: ${describeError(error)}`));
     }
     if (copy === undefined || typeof copy === "string") {
-      return Promise.reject(new TypeError("Cannot publish configuration as it must be a JSON value other than a string"));
+      return Promise.reject(
+        new TypeError("Cannot publish configuration as it must be a JSON value other than a string"),
+      );
     }
     if (ifVersion !== undefined && !Number.isInteger(ifVersion)) {
-      return Promise.reject(new TypeError(`Cannot publish configuration as 'ifVersion' must be an integer: current value is ${ifVersion}`));
+      return Promise.reject(
+        new TypeError(`Cannot publish configuration as 'ifVersion' must be an integer: current value is ${ifVersion}`),
+      );
     }
     const id = ++this.#publishId;
     return new Promise<PublishResult>((resolve, reject) => {

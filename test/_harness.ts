@@ -125,7 +125,11 @@ export class Rota {
   }
 
   /** Run `rota <args>` on `target`; `port` is only recorded. */
-  static run(target: Target, args: readonly string[], options: { env?: Record<string, string>; port?: number } = {}): Rota {
+  static run(
+    target: Target,
+    args: readonly string[],
+    options: { env?: Record<string, string>; port?: number } = {},
+  ): Rota {
     const [command, ...prefix] = target.command;
     const child = spawn(command, [...prefix, ...args], {
       cwd: FIXTURES,

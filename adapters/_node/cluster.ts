@@ -60,4 +60,3 @@ export function clusterChannel(): WorkerChannel | undefined {
     worker.disconnect();
   });
 }
-

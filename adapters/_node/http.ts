@@ -29,7 +29,9 @@ export function listenNodeHttp(options: ListenOptions): Promise<Listener> {
       let closed: Promise<void> | undefined;
       // net.Server's close stops accepting; http.Server's would also drop idle
       // keep-alive connections at once, racing clients about to reuse them.
-      const stopAccepting = () => (closed ??= new Promise<void>((done) => NetServer.prototype.close.call(server, () => done())));
+      const stopAccepting = () => (closed ??= new Promise<void>((done) =>
+        NetServer.prototype.close.call(server, () => done())
+      ));
       resolve({
         stopAccepting: () => void stopAccepting(),
         close: () => {

@@ -27,7 +27,10 @@ function toUrl(specifier: string): URL {
 async function importModule(specifier: string): Promise<{ url: string; module: unknown }> {
   const url = toUrl(specifier);
   if (url.protocol === "file:" && !existsSync(fileURLToPath(url))) {
-    throw new RotaError("ERR_ROTA_APP_NOT_FOUND", `Cannot find app module '${specifier}' (looked for ${fileURLToPath(url)})`);
+    throw new RotaError(
+      "ERR_ROTA_APP_NOT_FOUND",
+      `Cannot find app module '${specifier}' (looked for ${fileURLToPath(url)})`,
+    );
   }
   try {
     return { url: url.href, module: await import(url.href) };

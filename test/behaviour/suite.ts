@@ -94,12 +94,17 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
       assert.doesNotMatch(refused.body, /SECRET|postgres/, "the error text stays in the log");
       assert.match(rota.log, /init attempt 1 failed: cannot reach database/);
 
-      const ok = await waitFor("init to succeed", async () => {
-        const answer = await get(rota.url);
-        assert.ok(answer.status === 200 || answer.status === 503, `unexpected ${answer.status}`);
-        if (answer.status === 503) assert.ok(answer.headers["retry-after"]);
-        return answer.status === 200 ? JSON.parse(answer.body) : undefined;
-      }, 20000, 200);
+      const ok = await waitFor(
+        "init to succeed",
+        async () => {
+          const answer = await get(rota.url);
+          assert.ok(answer.status === 200 || answer.status === 503, `unexpected ${answer.status}`);
+          if (answer.status === 503) assert.ok(answer.headers["retry-after"]);
+          return answer.status === 200 ? JSON.parse(answer.body) : undefined;
+        },
+        20000,
+        200,
+      );
       assert.equal(ok.pid, pid, "the same process recovered: no restart");
       assert.equal(ok.attempt, 3);
       assert.match(rota.log, /init attempt 2 failed/);
@@ -144,7 +149,9 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
 
     test("SIGTERM lets an in-flight request finish, runs dispose, and exits 0", async () => {
       const disposeLog = join(mkdtempSync(join(tmpdir(), "rota-")), "dispose.log");
-      const rota = await Rota.serve(target, "hello.js", ["--workers", "1"], { env: { ROTA_TEST_DISPOSE_LOG: disposeLog } });
+      const rota = await Rota.serve(target, "hello.js", ["--workers", "1"], {
+        env: { ROTA_TEST_DISPOSE_LOG: disposeLog },
+      });
       const [pid] = rota.workerPids();
       const inFlight = get(`${rota.url}/slow?ms=1500`);
       await new Promise((r) => setTimeout(r, 300));
@@ -159,7 +166,9 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
 
     test("a draining worker finishes waitUntil work before dispose and exit", async () => {
       const disposeLog = join(mkdtempSync(join(tmpdir(), "rota-")), "dispose.log");
-      const rota = await Rota.serve(target, "hello.js", ["--workers", "1"], { env: { ROTA_TEST_DISPOSE_LOG: disposeLog } });
+      const rota = await Rota.serve(target, "hello.js", ["--workers", "1"], {
+        env: { ROTA_TEST_DISPOSE_LOG: disposeLog },
+      });
       const [pid] = rota.workerPids();
       assert.equal((await get(`${rota.url}/later`)).status, 200);
       rota.signal("SIGTERM");
@@ -214,9 +223,21 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
         ["an unknown flag", ["serve", "hello.js", "--bogus", "1"], /Unknown flag '--bogus'/],
         ["an unknown command", ["frobnicate"], /Unknown command 'frobnicate'/],
         ["no app", ["serve", "--workers", "2"], /needs an app module/],
-        ["--workers 0", ["serve", "hello.js", "--workers", "0"], /'workers' must be a positive integer: current value is 0/],
-        ["--port 70000", ["serve", "hello.js", "--port", "70000"], /'port' must be an integer from 1 to 65535: current value is 70000/],
-        ["a duration like soon", ["serve", "hello.js", "--graceful-timeout", "soon"], /'graceful-timeout' must be a duration like 500ms, 5s or 2m: current value is soon/],
+        [
+          "--workers 0",
+          ["serve", "hello.js", "--workers", "0"],
+          /'workers' must be a positive integer: current value is 0/,
+        ],
+        [
+          "--port 70000",
+          ["serve", "hello.js", "--port", "70000"],
+          /'port' must be an integer from 1 to 65535: current value is 70000/,
+        ],
+        [
+          "a duration like soon",
+          ["serve", "hello.js", "--graceful-timeout", "soon"],
+          /'graceful-timeout' must be a duration like 500ms, 5s or 2m: current value is soon/,
+        ],
       ];
       for (const [what, args, pattern] of usage) {
         test(`${what} exits 2`, async () => {
@@ -228,9 +249,17 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
 
       const failures: Array<[string, string, RegExp]> = [
         ["a missing app module", "nowhere.js", /Cannot find app module 'nowhere\.js'/],
-        ["a default export of the wrong shape", "not_an_app.js", /default export must be an object with a fetch\(request, env\) method: current value is number/],
+        [
+          "a default export of the wrong shape",
+          "not_an_app.js",
+          /default export must be an object with a fetch\(request, env\) method: current value is number/,
+        ],
         ["an object without fetch", "no_fetch.js", /has no fetch\(request, env\) method/],
-        ["an app that throws at import", "throws_at_import.js", /Cannot import app module 'throws_at_import\.js': configuration file \/etc\/app\.toml is unreadable/],
+        [
+          "an app that throws at import",
+          "throws_at_import.js",
+          /Cannot import app module 'throws_at_import\.js': configuration file \/etc\/app\.toml is unreadable/,
+        ],
       ];
       for (const [what, app, pattern] of failures) {
         test(`${what} exits 1 for serve and check`, async () => {
@@ -371,20 +400,29 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
         assert.equal(published.status, 200);
         assert.deepEqual([published.body.version, published.body.failed], [1, []]);
         const after = await views(rota, 60);
-        assert.ok(after.every((v) => v.version === 1 && v.value.greeting === "bonjour"), "no worker answers with the old version");
+        assert.ok(
+          after.every((v) => v.version === 1 && v.value.greeting === "bonjour"),
+          "no worker answers with the old version",
+        );
         assert.equal(new Set(after.map((v) => v.pid)).size, 2, "both workers were asked");
         assert.ok(after.every((v) => v.reloads === 1), "reload ran once in every worker");
         assert.equal((await rota.stop()).code, 0);
         assert.deepEqual(JSON.parse(readFileSync(file, "utf8")), { greeting: "bonjour" }, "written back to the file");
 
         const restarted = await Rota.serve(target, "config_app.js", ["--workers", "1", "--config", file]);
-        assert.deepEqual(JSON.parse((await get(restarted.url)).body).value, { greeting: "bonjour" }, "kept across a restart");
+        assert.deepEqual(
+          JSON.parse((await get(restarted.url)).body).value,
+          { greeting: "bonjour" },
+          "kept across a restart",
+        );
         assert.equal((await restarted.stop()).code, 0);
       });
 
       test("concurrent publishes with the same ifVersion: exactly one wins", async () => {
         const rota = await Rota.serve(target, "config_app.js", ["--workers", "2"]);
-        const results = await Promise.all(Array.from({ length: 6 }, (_, i) => post(rota, { value: { n: i }, ifVersion: 0 })));
+        const results = await Promise.all(
+          Array.from({ length: 6 }, (_, i) => post(rota, { value: { n: i }, ifVersion: 0 })),
+        );
         const won = results.filter((r) => r.status === 200);
         const lost = results.filter((r) => r.status === 409);
         assert.equal(won.length, 1);
@@ -416,9 +454,11 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
         const published = await post(rota, { value: { explode: true } });
         assert.equal(published.status, 200);
         assert.equal(published.body.failed.length, 2);
-        assert.ok(published.body.failed.every((f: { reason: string; message: string }) =>
-          f.reason === "reload-failed" && f.message === "cannot apply this configuration"
-        ));
+        assert.ok(
+          published.body.failed.every((f: { reason: string; message: string }) =>
+            f.reason === "reload-failed" && f.message === "cannot apply this configuration"
+          ),
+        );
         await rota.waitForLog(/reload hook failed for version 1: cannot apply this configuration/);
         const after = await views(rota, 6);
         assert.ok(after.every((v) => v.version === 1), "the value is applied even though the hook failed");

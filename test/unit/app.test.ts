@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Hono } from "hono";
-import { defineApp, loadApp } from "../../runtime/app.ts";
+import { defineApp, type Env, type ExecutionContext, loadApp } from "../../runtime/app.ts";
 
-const env = { state: undefined, config: { get: () => ({}), version: 0 }, worker: { slot: 0, generation: 0, pid: 1, runtime: "node" } };
+const env = {
+  state: undefined,
+  config: { get: () => ({}), version: 0 },
+  worker: { slot: 0, generation: 0, pid: 1, runtime: "node" },
+};
 
 test("loadApp() serves a Hono instance, a plain object and a bare fetch function alike", async () => {
   const hono = new Hono();
@@ -12,7 +16,11 @@ test("loadApp() serves a Hono instance, a plain object and a bare fetch function
   const fromObject = loadApp({ default: defineApp({ fetch: () => new Response("object") }) }, "object.ts");
   const fromFunction = loadApp({ default: () => new Response("function") }, "function.ts");
   for (const [app, text] of [[fromHono, "hono"], [fromObject, "object"], [fromFunction, "function"]] as const) {
-    const response = await app.fetch(new Request("http://x/"), env as any, undefined as any);
+    const response = await app.fetch(
+      new Request("http://x/"),
+      env as unknown as Env,
+      undefined as unknown as ExecutionContext,
+    );
     assert.equal(await response.text(), text);
   }
 });
@@ -20,6 +28,12 @@ test("loadApp() serves a Hono instance, a plain object and a bare fetch function
 test("loadApp() names what is wrong with a default export", () => {
   assert.throws(() => loadApp({}, "a.js"), { code: "ERR_ROTA_APP_SHAPE", message: /current value is undefined/ });
   assert.throws(() => loadApp({ default: null }, "a.js"), /current value is null/);
-  assert.throws(() => loadApp({ default: { handler() {} } }, "a.js"), /has no fetch\(request, env\) method: it has 'handler'/);
-  assert.throws(() => loadApp({ default: { fetch() {}, init: 5 } }, "a.js"), /'init' hook must be a function: current value is number/);
+  assert.throws(
+    () => loadApp({ default: { handler() {} } }, "a.js"),
+    /has no fetch\(request, env\) method: it has 'handler'/,
+  );
+  assert.throws(
+    () => loadApp({ default: { fetch() {}, init: 5 } }, "a.js"),
+    /'init' hook must be a function: current value is number/,
+  );
 });

@@ -22,8 +22,15 @@ test("retry() calls again until the operation succeeds, and gives up after maxAt
     return "done";
   }, { minTimeout: 1, jitter: 0 });
   assert.deepEqual([value, calls], ["done", 3]);
-  await assert.rejects(retry(() => Promise.reject(new Error("never")), { maxAttempts: 2, minTimeout: 1 }), { message: "never" });
-  assert.deepEqual([0, 1, 2, 10].map((n) => exponentialBackoff(n, { minTimeout: 100, maxTimeout: 1000, jitter: 0 })), [100, 200, 400, 1000]);
+  await assert.rejects(retry(() => Promise.reject(new Error("never")), { maxAttempts: 2, minTimeout: 1 }), {
+    message: "never",
+  });
+  assert.deepEqual([0, 1, 2, 10].map((n) => exponentialBackoff(n, { minTimeout: 100, maxTimeout: 1000, jitter: 0 })), [
+    100,
+    200,
+    400,
+    1000,
+  ]);
 });
 
 test("Lazy shares one attempt between callers, forgets a failure, and an aborted caller does not cancel it", async () => {

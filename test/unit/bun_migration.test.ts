@@ -18,7 +18,10 @@ test("ensureConnectionMigration() turns tcp_migrate_req on, and warns when it ca
 
   // /proc/version reads as something other than 1 and cannot be written, even by root.
   const [unsettable] = ensureConnectionMigration("/proc/version");
-  assert.match(unsettable, /tcp_migrate_req is not 1 and rota cannot set it[^\n]*sysctl -w net\.ipv4\.tcp_migrate_req=1/);
+  assert.match(
+    unsettable,
+    /tcp_migrate_req is not 1 and rota cannot set it[^\n]*sysctl -w net\.ipv4\.tcp_migrate_req=1/,
+  );
 
   const [unreadable] = ensureConnectionMigration(join(dir, "missing"));
   assert.match(unreadable, /cannot read net\.ipv4\.tcp_migrate_req/);

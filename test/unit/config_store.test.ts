@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type ConfigTarget, ConfigStore } from "../../runtime/config_store.ts";
+import { ConfigStore, type ConfigTarget } from "../../runtime/config_store.ts";
 import { createLogger } from "../../runtime/log.ts";
 import type { SupervisorMessage } from "../../runtime/protocol.ts";
 import { FakeClock, flush } from "../_fake_clock.ts";
@@ -26,7 +26,7 @@ function storeWith(options: { persist?: (text: string) => Promise<void> } = {}) 
 
 test("ConfigStore.publish() resolves once every worker acknowledged, with nobody failed", async () => {
   const written: string[] = [];
-  const { store } = storeWith({ persist: async (text) => void written.push(text) });
+  const { store } = storeWith({ persist: (text) => Promise.resolve(void written.push(text)) });
   const [a, b] = [worker(0), worker(1)];
   let result: unknown;
   void store.publish({ n: 1 }, undefined, () => [a.target, b.target]).then((r) => (result = r));
@@ -84,7 +84,9 @@ test("ConfigStore.adoptFile() publishes a changed file, and ignores an unchanged
   await store.adoptFile('{"n": 0}', "c.json", () => [a.target]);
   assert.equal(a.received.length, 0, "same value: nothing to send");
   await store.adoptFile("{ nope", "c.json", () => [a.target]);
-  assert.ok(lines.some((l) => l.includes("Cannot read configuration file 'c.json'") && l.includes("keeping version 0")));
+  assert.ok(
+    lines.some((l) => l.includes("Cannot read configuration file 'c.json'") && l.includes("keeping version 0")),
+  );
   const adopting = store.adoptFile('{"n": 5}', "c.json", () => [a.target]);
   await flush();
   store.acknowledge(a.target.key, 1, true);

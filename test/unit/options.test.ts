@@ -50,9 +50,18 @@ test("resolveOptions() rejects bad values with one line naming the option and va
     name: "RangeError",
     message: "Cannot start server as 'workers' must be a positive integer: current value is 0",
   });
-  assert.throws(() => resolveOptions({ app: "a", port: "70000" }, {}, context), /'port' must be an integer from 1 to 65535/);
-  assert.throws(() => resolveOptions({ app: "a" }, { ROTA_INIT_TIMEOUT: "later" }, context), /'init-timeout' must be a duration/);
-  assert.throws(() => resolveOptions({ app: "a", logFormat: "xml" }, {}, context), /'log-format' must be 'pretty' or 'json'/);
+  assert.throws(
+    () => resolveOptions({ app: "a", port: "70000" }, {}, context),
+    /'port' must be an integer from 1 to 65535/,
+  );
+  assert.throws(
+    () => resolveOptions({ app: "a" }, { ROTA_INIT_TIMEOUT: "later" }, context),
+    /'init-timeout' must be a duration/,
+  );
+  assert.throws(
+    () => resolveOptions({ app: "a", logFormat: "xml" }, {}, context),
+    /'log-format' must be 'pretty' or 'json'/,
+  );
   assert.throws(() => resolveOptions({}, {}, context), { code: "ERR_ROTA_USAGE" });
 });
 
@@ -74,13 +83,15 @@ test("parseWorkerMessage() accepts the protocol and refuses anything else with a
     ok: true,
     message: { rota: 1, type: "init-ok", attempt: 2 },
   });
-  for (const [raw, reason] of [
-    [null, /expected an object/],
-    [[1], /expected an object/],
-    [{ type: "init-ok", attempt: 1 }, /not a rota v1 message/],
-    [{ rota: 1, type: "shutdown" }, /unknown message type "shutdown"/],
-    [{ rota: 1, type: "fatal", code: "E" }, /'fatal' needs 'message' as a string/],
-  ] as const) {
+  for (
+    const [raw, reason] of [
+      [null, /expected an object/],
+      [[1], /expected an object/],
+      [{ type: "init-ok", attempt: 1 }, /not a rota v1 message/],
+      [{ rota: 1, type: "shutdown" }, /unknown message type "shutdown"/],
+      [{ rota: 1, type: "fatal", code: "E" }, /'fatal' needs 'message' as a string/],
+    ] as const
+  ) {
     const parsed = parseWorkerMessage(raw);
     assert.equal(parsed.ok, false);
     assert.match((parsed as { reason: string }).reason, reason);

@@ -73,7 +73,10 @@ function fakeHost() {
 
 function supervisorOn(workers: number, extra: Record<string, unknown> = {}) {
   const fake = fakeHost();
-  const options = resolveOptions({ app: "file:///app.js", workers, ...extra }, {}, { parallelism: 2, isTerminal: false });
+  const options = resolveOptions({ app: "file:///app.js", workers, ...extra }, {}, {
+    parallelism: 2,
+    isTerminal: false,
+  });
   const log = createLogger({ name: "supervisor", write: (line) => fake.lines.push(line) });
   const supervisor = new Supervisor(fake.host, options, log, { random: () => 0 });
   return { ...fake, supervisor };
@@ -119,7 +122,11 @@ test("Supervisor respawns a crashed worker with exponential back-off while the o
 test("Supervisor.start() rejects when a worker cannot serve at all, and stops the others", async () => {
   const { supervisor, spawned } = supervisorOn(2);
   const starting = supervisor.start().catch((error) => error);
-  spawned[0].say({ type: "fatal", code: "ERR_ROTA_LISTEN", message: "Cannot listen on 127.0.0.1:8000: address already in use" });
+  spawned[0].say({
+    type: "fatal",
+    code: "ERR_ROTA_LISTEN",
+    message: "Cannot listen on 127.0.0.1:8000: address already in use",
+  });
   spawned[0].exit({ code: 1, signal: null });
   await flush();
   assert.deepEqual(spawned[1].received, [{ rota: 1, type: "drain" }]);
@@ -183,7 +190,7 @@ test("Supervisor.close() drains every worker and SIGKILLs one that outlives the 
   assert.equal(spawned.length, 2, "nothing respawned during shutdown");
 });
 
-test("Supervisor logs and ignores a malformed message", async () => {
+test("Supervisor logs and ignores a malformed message", () => {
   const { supervisor, spawned, lines } = supervisorOn(1);
   void supervisor.start();
   spawned[0].request.onMessage({ rota: 1, type: "init-ok" });
@@ -205,7 +212,7 @@ test("Supervisor drains the old worker only once its replacement both listens an
   assert.deepEqual(spawned[0].received, [{ rota: 1, type: "drain" }]);
 });
 
-test("Supervisor staggers max-requests per slot so no two slots reach the limit together", async () => {
+test("Supervisor staggers max-requests per slot so no two slots reach the limit together", () => {
   const { supervisor, spawned } = supervisorOn(4, { maxRequests: 1000 });
   void supervisor.start();
   assert.deepEqual(spawned.map((w) => w.request.spec.maxRequests), [1000, 1125, 1250, 1375]);
