@@ -37,7 +37,7 @@ export {
 export { RotaError, type RotaErrorCode } from "./runtime/errors.ts";
 export type { ServeOptions } from "./runtime/options.ts";
 export type { Server } from "./runtime/server.ts";
-export type { SupervisorStats, WorkerState, WorkerStatus } from "./runtime/supervisor.ts";
+export type { SupervisorStats, WorkerState, WorkerStatus } from "./runtime/supervisor/supervisor.ts";
 export { currentHost, isMain, main, serve } from "./adapters/mod.ts";
 
 import { isMain, main } from "./adapters/mod.ts";

@@ -13,7 +13,7 @@ import { describeError } from "../runtime/errors.ts";
 import type { Host } from "../runtime/host.ts";
 import type { ServeOptions } from "../runtime/options.ts";
 import { type Server, startServer } from "../runtime/server.ts";
-import { runWorker } from "../runtime/worker.ts";
+import { runWorker } from "../runtime/worker/worker.ts";
 import { host as bunHost } from "./bun.ts";
 import { host as denoHost } from "./deno.ts";
 import { host as nodeHost } from "./node.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { PublishResult } from "./config_store.ts";
+import type { PublishResult } from "./protocol.ts";
 import { RotaError } from "./errors.ts";
 
 /** The runtimes rota runs on. */

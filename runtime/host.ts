@@ -1,8 +1,14 @@
 /**
- * The Host contract: everything rota needs from a runtime, as one type. Each
+ * The Host contract: everything rota needs from a runtime, as types. Each
  * adapter (`adapters/node.ts`, `adapters/bun.ts`, `adapters/deno.ts`) exports
- * a `host` annotated with it, so the compiler checks the fit; nothing under
- * `runtime/` touches a runtime global.
+ * a `host` annotated with {@linkcode Host}, so the compiler checks the fit;
+ * nothing under `runtime/` touches a runtime global.
+ *
+ * The contract has three parts: what every rota process needs
+ * ({@linkcode HostBase}), what only the supervisor needs
+ * ({@linkcode SupervisorHost}), and what only a worker needs
+ * ({@linkcode WorkerHost}). The supervisor's code takes a `SupervisorHost`,
+ * the worker's a `WorkerHost`, so neither can reach for the other's side.
  *
  * @module
  */
@@ -10,33 +16,7 @@
 import type { RuntimeName } from "./app.ts";
 import type { Clock } from "./clock.ts";
 import type { ResolvedOptions } from "./options.ts";
-import type { SupervisorMessage, WorkerMessage } from "./protocol.ts";
-
-/** What the supervisor hands a new worker (through its environment). */
-export interface WorkerSpec {
-  /** Absolute URL of the application module. */
-  readonly app: string;
-  readonly slot: number;
-  readonly generation: number;
-  readonly port: number;
-  readonly hostname: string;
-  readonly initTimeout: number;
-  readonly initWait: number;
-  readonly gracefulTimeout: number;
-  readonly logFormat: "pretty" | "json";
-  /** Ask to be recycled after this many requests (this slot's staggered limit); 0: never. */
-  readonly maxRequests: number;
-  /** Ask to be recycled above this resident set size in bytes; 0: never. */
-  readonly maxMemory: number;
-  /**
-   * `now`: listen at once and let early requests wait for `init` (nobody else
-   * serves). `after-init`: listen once the first attempt settled, so that
-   * other ready workers keep taking the traffic meanwhile.
-   */
-  readonly listen: "now" | "after-init";
-  /** The configuration when the worker was spawned; later versions arrive as messages. */
-  readonly config: { readonly version: number; readonly value: unknown };
-}
+import type { SupervisorMessage, WorkerMessage, WorkerSpec } from "./protocol.ts";
 
 /** How a worker process ended, as the operating system reports it. */
 export interface ProcessExit {
@@ -103,18 +83,15 @@ export interface Listener {
 /** The signals rota acts on. */
 export type HostSignal = "SIGTERM" | "SIGINT" | "SIGHUP";
 
-/** Everything rota needs from a runtime. */
-export interface Host {
+/** What every rota process needs from its runtime. */
+export interface HostBase {
   readonly runtime: RuntimeName;
   readonly clock: Clock;
   pid(): number;
   env(): Record<string, string | undefined>;
-  parallelism(): number;
   isTerminal(): boolean;
   /** Write one log line to standard error. */
   writeLog(line: string): void;
-  /** Write text to standard output (help, `check` results). */
-  writeOut(text: string): void;
   /**
    * Import a module by path (relative to the working directory) or URL.
    * @throws {RotaError} `ERR_ROTA_APP_NOT_FOUND` or `ERR_ROTA_APP_IMPORT`.
@@ -122,29 +99,41 @@ export interface Host {
   importModule(specifier: string): Promise<{ url: string; module: unknown }>;
   /** Add a signal handler; returns its teardown. */
   onSignal(signal: HostSignal, handler: () => void): () => void;
-  /** Resident set size of this process, in bytes. */
-  memoryUsage(): number;
+}
+
+/** What the supervisor (and the command line around it) needs besides {@linkcode HostBase}. */
+export interface SupervisorHost extends HostBase {
+  parallelism(): number;
+  /** Write text to standard output (help, `check` results). */
+  writeOut(text: string): void;
   /** Read a UTF-8 file (relative paths from the working directory). */
   readTextFile(path: string): Promise<string>;
   /** Replace a file's content atomically (write beside it, then rename). */
   writeTextFileAtomic(path: string, text: string): Promise<void>;
   /** Call `onChange` when the file's content may have changed; returns its teardown. */
   watchFile(path: string, onChange: () => void): () => void;
-
   /**
-   * Supervisor side: check what can be checked before any worker starts (the
-   * port is free, permissions) and return warnings worth printing.
+   * Check what can be checked before any worker starts (the port is free,
+   * permissions) and return warnings worth printing.
    * @throws {RotaError} When serving cannot work.
    */
   prepare(options: ResolvedOptions): Promise<string[]>;
-  /** Supervisor side: start a worker. */
+  /** Start a worker. */
   spawn(request: SpawnRequest): WorkerProcess;
+}
 
-  /** Worker side: the channel to the supervisor, or `undefined` in a supervisor. */
+/** What a worker needs besides {@linkcode HostBase}. */
+export interface WorkerHost extends HostBase {
+  /** Resident set size of this process, in bytes. */
+  memoryUsage(): number;
+  /** The channel to the supervisor, or `undefined` when this process is no worker. */
   workerChannel(): WorkerChannel | undefined;
   /**
-   * Worker side: serve `fetch` on the shared port.
+   * Serve `fetch` on the shared port.
    * @throws {RotaError} `ERR_ROTA_LISTEN` when the address cannot be bound.
    */
   listen(options: ListenOptions): Promise<Listener>;
 }
+
+/** Everything an adapter provides: both sides, since one program is both. */
+export type Host = SupervisorHost & WorkerHost;

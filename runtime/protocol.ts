@@ -10,10 +10,58 @@
  * @module
  */
 
-import type { ReloadFailure } from "./config_store.ts";
-
 /** The protocol version carried in every message. */
 export const PROTOCOL_VERSION = 1;
+
+/** What the supervisor hands a new worker (through its environment). */
+export interface WorkerSpec {
+  /** Absolute URL of the application module. */
+  readonly app: string;
+  readonly slot: number;
+  readonly generation: number;
+  readonly port: number;
+  readonly hostname: string;
+  readonly initTimeout: number;
+  readonly initWait: number;
+  readonly gracefulTimeout: number;
+  readonly logFormat: "pretty" | "json";
+  /** Ask to be recycled after this many requests (this slot's staggered limit); 0: never. */
+  readonly maxRequests: number;
+  /** Ask to be recycled above this resident set size in bytes; 0: never. */
+  readonly maxMemory: number;
+  /**
+   * `now`: listen at once and let early requests wait for `init` (nobody else
+   * serves). `after-init`: listen once the first attempt settled, so that
+   * other ready workers keep taking the traffic meanwhile.
+   */
+  readonly listen: "now" | "after-init";
+  /** The configuration when the worker was spawned; later versions arrive as messages. */
+  readonly config: Versioned;
+}
+
+/** A configuration value and its version. */
+export interface Versioned {
+  readonly version: number;
+  readonly value: unknown;
+}
+
+/** A worker that did not apply a configuration version. */
+export interface ReloadFailure {
+  readonly slot: number;
+  readonly generation: number;
+  readonly pid: number;
+  /** `reload-failed`: its hook threw; `timeout`: no answer in time; `exited`: it went away first. */
+  readonly reason: "reload-failed" | "timeout" | "exited";
+  readonly message?: string;
+}
+
+/** What a successful configuration publish reports. */
+export interface PublishResult {
+  /** The version the value was published as. */
+  readonly version: number;
+  /** Workers that did not apply it; empty when every worker did. */
+  readonly failed: readonly ReloadFailure[];
+}
 
 /** Worker → supervisor. */
 export type WorkerMessage =
@@ -53,7 +101,7 @@ export type SupervisorMessage =
   };
 
 /** A field's kind; a trailing `?` makes it optional. `json` is any value but `undefined`. */
-type Kind = "string" | "number" | "boolean" | "json" | "array";
+type Kind = "string" | "number" | "boolean" | "json" | "array" | "object";
 type Shape = Record<string, Kind | `${Kind}?`>;
 
 const WORKER_MESSAGES: Record<WorkerMessage["type"], Shape> = {
@@ -80,6 +128,22 @@ const SUPERVISOR_MESSAGES: Record<SupervisorMessage["type"], Shape> = {
   },
 };
 
+const SPEC_FIELDS: Shape = {
+  app: "string",
+  slot: "number",
+  generation: "number",
+  port: "number",
+  hostname: "string",
+  initTimeout: "number",
+  initWait: "number",
+  gracefulTimeout: "number",
+  logFormat: "string",
+  maxRequests: "number",
+  maxMemory: "number",
+  listen: "string",
+  config: "object",
+};
+
 /** The result of parsing: the message, or why it was refused. */
 export type Parsed<M> = { ok: true; message: M } | { ok: false; reason: string };
 
@@ -95,24 +159,31 @@ function parse<M>(raw: unknown, shapes: Record<string, Shape>): Parsed<M> {
   if (typeof type !== "string" || !Object.hasOwn(shapes, type)) {
     return { ok: false, reason: `unknown message type ${describe(type)}` };
   }
-  for (const [field, declared] of Object.entries(shapes[type])) {
+  const misfit = checkFields(message, shapes[type]);
+  if (misfit) return { ok: false, reason: `'${type}' ${misfit}` };
+  return { ok: true, message: message as M };
+}
+
+/** Why `record` does not fit `shape`, or `undefined` when it does. */
+function checkFields(record: Record<string, unknown>, shape: Shape): string | undefined {
+  for (const [field, declared] of Object.entries(shape)) {
     const optional = declared.endsWith("?");
     const kind = (optional ? declared.slice(0, -1) : declared) as Kind;
-    const value = message[field];
+    const value = record[field];
     if (optional && value === undefined) continue;
     const fits = kind === "json"
       ? value !== undefined
       : kind === "array"
       ? Array.isArray(value)
+      : kind === "object"
+      ? typeof value === "object" && value !== null && !Array.isArray(value)
       : kindOf(value) === kind;
     if (!fits) {
-      return {
-        ok: false,
-        reason: `'${type}' needs '${field}' as ${kind === "array" ? "an array" : `a ${kind}`}, got ${describe(value)}`,
-      };
+      const article = kind === "array" || kind === "object" ? "an" : "a";
+      return `needs '${field}' as ${article} ${kind}, got ${describe(value)}`;
     }
   }
-  return { ok: true, message: message as M };
+  return undefined;
 }
 
 /** `typeof`, as a string the lint can see is compared on purpose. */
@@ -151,4 +222,24 @@ export function parseWorkerMessage(raw: unknown): Parsed<WorkerMessage> {
  */
 export function parseSupervisorMessage(raw: unknown): Parsed<SupervisorMessage> {
   return parse(raw, SUPERVISOR_MESSAGES);
+}
+
+/**
+ * Validate the spec a supervisor handed a worker.
+ *
+ * @param raw The unvalidated spec.
+ * @returns The spec.
+ * @throws {TypeError} When a field is missing or of the wrong type.
+ * @example
+ * ```ts
+ * const spec = parseWorkerSpec(JSON.parse(environment.ROTA_WORKER_SPEC));
+ * ```
+ */
+export function parseWorkerSpec(raw: unknown): WorkerSpec {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new TypeError(`Cannot start worker as its spec is not an object: ${describe(raw)}`);
+  }
+  const misfit = checkFields(raw as Record<string, unknown>, SPEC_FIELDS);
+  if (misfit) throw new TypeError(`Cannot start worker as its spec ${misfit}`);
+  return raw as WorkerSpec;
 }

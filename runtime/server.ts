@@ -7,11 +7,11 @@
 
 import { loadApp } from "./app.ts";
 import { describeError, RotaError } from "./errors.ts";
-import type { Host } from "./host.ts";
+import type { SupervisorHost } from "./host.ts";
 import { createLogger } from "./log.ts";
 import { type RawOptions, resolveOptions } from "./options.ts";
-import { ConfigStore, parseConfig } from "./config_store.ts";
-import { Supervisor, type SupervisorStats, type WorkerStatus } from "./supervisor.ts";
+import { ConfigFile } from "./supervisor/config_file.ts";
+import { Supervisor, type SupervisorStats, type WorkerStatus } from "./supervisor/supervisor.ts";
 
 /** A running rota. */
 export interface Server extends AsyncDisposable {
@@ -33,15 +33,6 @@ export interface Server extends AsyncDisposable {
   forceClose(): Promise<number>;
 }
 
-async function readConfig(host: Host, path: string): Promise<string> {
-  try {
-    return await host.readTextFile(path);
-  } catch (error) {
-    const why = (error as { code?: string }).code === "ENOENT" ? "no such file" : describeError(error);
-    throw new RotaError("ERR_ROTA_CONFIG", `Cannot read configuration file '${path}': ${why}`, { cause: error });
-  }
-}
-
 /**
  * Load and check the application module without serving it.
  *
@@ -54,7 +45,7 @@ async function readConfig(host: Host, path: string): Promise<string> {
  * const { hooks } = await checkApp(host, "./app.ts"); // ["init", "fetch"]
  * ```
  */
-export async function checkApp(host: Host, specifier: string): Promise<{ url: string; hooks: string[] }> {
+export async function checkApp(host: SupervisorHost, specifier: string): Promise<{ url: string; hooks: string[] }> {
   const { url, module } = await host.importModule(specifier);
   const app = loadApp(module, specifier);
   const hooks = (["setup", "init", "fetch", "reload", "dispose"] as const).filter((h) => app[h]);
@@ -77,7 +68,7 @@ export async function checkApp(host: Host, specifier: string): Promise<{ url: st
  * ```
  */
 export async function startServer(
-  host: Host,
+  host: SupervisorHost,
   input: RawOptions,
   signal?: AbortSignal,
 ): Promise<Server> {
@@ -93,14 +84,8 @@ export async function startServer(
   });
   const { url, module } = await host.importModule(options.app);
   const app = loadApp(module, options.app);
-  const file = typeof options.config === "string" ? options.config : undefined;
-  const initial = file === undefined ? options.config : parseConfig(await readConfig(host, file), file);
-  const config = new ConfigStore({
-    initial,
-    clock: host.clock,
-    log,
-    persist: file === undefined ? undefined : (text) => host.writeTextFileAtomic(file, text),
-  });
+  const file = typeof options.config === "string" ? new ConfigFile(host, options.config) : undefined;
+  const initial = file ? await file.read() : options.config;
   try {
     await app.setup?.({ config: initial });
   } catch (error) {
@@ -110,17 +95,7 @@ export async function startServer(
   log.info(
     `starting ${options.workers} worker${options.workers === 1 ? "" : "s"} of ${options.app} on ${host.runtime}`,
   );
-  const supervisor = new Supervisor(host, { ...options, app: url }, log, { config });
-  const adoptFile = async () => {
-    if (file === undefined) return;
-    try {
-      await supervisor.adoptConfigFile(await host.readTextFile(file), file);
-    } catch (error) {
-      log.error(`Cannot read configuration file '${file}': ${describeError(error)}`);
-    }
-  };
-  const unwatch = file === undefined ? () => {} : host.watchFile(file, () => void adoptFile());
-  void supervisor.closed.then(unwatch);
+  const supervisor = new Supervisor(host, { options: { ...options, app: url }, log, config: { initial, file } });
   const stop = () => void supervisor.close();
   signal?.addEventListener("abort", stop, { once: true });
   try {
@@ -136,10 +111,7 @@ export async function startServer(
     closed: supervisor.closed,
     status: () => supervisor.status(),
     stats: () => supervisor.stats(),
-    reload: () => {
-      // Configuration first, so the fresh workers start with it.
-      void adoptFile().then(() => supervisor.reload());
-    },
+    reload: () => void supervisor.reload(),
     close: () => supervisor.close(),
     forceClose: () => supervisor.forceClose(),
     [Symbol.asyncDispose]: async () => {

@@ -1,7 +1,7 @@
 /**
  * The init gate: the init-hook contract of rota, in one place.
  *
- * A worker opens the gate as it starts (`open()`), so initialisation does not
+ * A worker starts the gate as it starts (`start()`), so initialisation does not
  * wait for the first request. Requests pass through `acquire()`:
  *
  * - while an attempt runs, they wait for it, at most `wait` milliseconds;
@@ -18,9 +18,9 @@
  * @module
  */
 
-import { exponentialBackoff, type RetryOptions } from "./_async.ts";
-import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
-import { RotaError } from "./errors.ts";
+import { exponentialBackoff, type RetryOptions } from "../_async.ts";
+import { type Clock, systemClock, type TimerHandle } from "../clock.ts";
+import { RotaError } from "../errors.ts";
 
 /** What the gate reports as it goes. */
 export type InitEvent =
@@ -61,7 +61,7 @@ export type InitGateState<S> =
     attempt: number;
     error: unknown;
     /** When a request may start the next attempt (clock time). */
-    retryAt: number;
+    nextAttemptAt: number;
   }
   | { kind: "closed" };
 
@@ -98,7 +98,7 @@ export class InitUnavailableError extends RotaError {
  * @example
  * ```ts
  * const gate = new InitGate({ init: async ({ signal }) => await openDatabase({ signal }) });
- * gate.open();
+ * gate.start();
  * const db = await gate.acquire(); // waits for, or retries, init
  * ```
  */
@@ -160,9 +160,9 @@ export class InitGate<S> {
    *
    * @returns The first attempt, settled either way: it never rejects.
    */
-  open(): Promise<void> {
+  start(): Promise<void> {
     if (this.#state.kind !== "idle") return Promise.resolve();
-    return this.#start().then(() => {}, () => {});
+    return this.#attempt().then(() => {}, () => {});
   }
 
   /**
@@ -180,16 +180,16 @@ export class InitGate<S> {
       case "running":
         return this.#waitFor(state.promise, signal);
       case "idle":
-        return this.#waitFor(this.#start(), signal);
+        return this.#waitFor(this.#attempt(), signal);
       case "failed": {
         const now = this.#clock.now();
-        if (now >= state.retryAt && !this.#unsettled) {
-          return this.#waitFor(this.#start(), signal);
+        if (now >= state.nextAttemptAt && !this.#unsettled) {
+          return this.#waitFor(this.#attempt(), signal);
         }
         return Promise.reject(
           new InitUnavailableError(
             "ERR_ROTA_INIT_FAILED",
-            seconds(state.retryAt - now),
+            seconds(state.nextAttemptAt - now),
             { cause: state.error },
           ),
         );
@@ -208,7 +208,7 @@ export class InitGate<S> {
     if (this.#state.kind !== "ready") this.#state = { kind: "closed" };
   }
 
-  #start(): Promise<S> {
+  #attempt(): Promise<S> {
     this.#clock.clearTimeout(this.#retryTimer);
     const attempt = ++this.#attempts;
     const started = this.#clock.now();
@@ -253,7 +253,7 @@ export class InitGate<S> {
           kind: "failed",
           attempt,
           error,
-          retryAt: this.#clock.now() + this.#retryInterval,
+          nextAttemptAt: this.#clock.now() + this.#retryInterval,
         };
         this.#onEvent({ type: "failed", attempt, error, retryInMs: retryIn });
         this.#watchUnsettled(settled, attempt);
@@ -291,7 +291,7 @@ export class InitGate<S> {
       );
       return;
     }
-    this.#start().catch(() => {});
+    this.#attempt().catch(() => {});
   }
 
   #waitFor(promise: Promise<S>, signal?: AbortSignal): Promise<S> {

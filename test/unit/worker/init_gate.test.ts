@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type InitEvent, InitGate, InitUnavailableError } from "../../runtime/init_gate.ts";
-import { FakeClock, flush } from "../_fake_clock.ts";
+import { type InitEvent, InitGate, InitUnavailableError } from "../../../runtime/worker/init_gate.ts";
+import { FakeClock, flush } from "../../_fake_clock.ts";
 
 function deferred<T>() {
   let resolve!: (value: T) => void;
@@ -27,9 +27,9 @@ function gateWith(init: (attempt: number, signal: AbortSignal) => Promise<string
   return { clock, gate, events };
 }
 
-test("InitGate.open() starts init at once, before any request", async () => {
+test("InitGate.start() starts init at once, before any request", async () => {
   const { gate, events } = gateWith(() => "db");
-  await gate.open();
+  await gate.start();
   assert.deepEqual(gate.state, { kind: "ready", attempt: 1, state: "db" });
   assert.equal(await gate.acquire(), "db");
   assert.deepEqual(events.map((e) => e.type), ["attempt", "ready"]);
@@ -42,7 +42,7 @@ test("InitGate.acquire() waits for a running init, and concurrent requests share
     calls++;
     return pending.promise;
   });
-  void gate.open();
+  void gate.start();
   const requests = [gate.acquire(), gate.acquire(), gate.acquire()];
   pending.resolve("db");
   assert.deepEqual(await Promise.all(requests), ["db", "db", "db"]);
@@ -52,7 +52,7 @@ test("InitGate.acquire() waits for a running init, and concurrent requests share
 test("InitGate.acquire() gives up waiting after `wait` with a pending error, while init carries on", async () => {
   const pending = deferred<string>();
   const { gate, clock } = gateWith(() => pending.promise);
-  void gate.open();
+  void gate.start();
   const request = gate.acquire();
   const outcome = request.catch((error) => error);
   await clock.advance(2_000);
@@ -70,7 +70,7 @@ test("InitGate keeps the worker up after a failure and answers with Retry-After 
     if (attempt === 1) throw new Error("database down");
     return "db";
   });
-  await gate.open();
+  await gate.start();
   assert.equal(gate.state.kind, "failed");
   const refused = await gate.acquire().catch((error) => error);
   assert.ok(refused instanceof InitUnavailableError);
@@ -90,7 +90,7 @@ test("InitGate retries after a failure triggered by requests with single flight"
     if (attempt === 1) throw new Error("down");
     return second.promise;
   });
-  await gate.open();
+  await gate.start();
   await clock.advance(1_000);
   const requests = [gate.acquire(), gate.acquire()];
   second.resolve("db");
@@ -103,7 +103,7 @@ test("InitGate retries in the background with exponential back-off, with no traf
     if (attempt < 4) throw new Error(`down ${attempt}`);
     return "db";
   });
-  await gate.open();
+  await gate.start();
   const failedAt = () => events.filter((e) => e.type === "failed").map((e) => (e as { retryInMs: number }).retryInMs);
   assert.equal(gate.attempts, 1);
   await clock.advance(3_999);
@@ -125,7 +125,7 @@ test("InitGate aborts an attempt's signal after `timeout` and counts it as a fai
     seen = signal;
     return new Promise<string>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
   });
-  void gate.open();
+  void gate.start();
   await clock.advance(10_000);
   assert.ok(seen?.aborted);
   assert.equal(gate.state.kind, "failed");
@@ -137,7 +137,7 @@ test("InitGate aborts an attempt's signal after `timeout` and counts it as a fai
 
 test("InitGate reports an attempt that ignores its signal as hung, and never starts a second init beside it", async () => {
   const { gate, clock, events } = gateWith(() => new Promise<string>(() => {}));
-  void gate.open();
+  void gate.start();
   await clock.advance(10_000);
   assert.equal(gate.state.kind, "failed");
   await clock.advance(1_000);
@@ -154,7 +154,7 @@ test("InitGate.close() stops background retries", async () => {
   const { gate, clock } = gateWith(() => {
     throw new Error("down");
   });
-  await gate.open();
+  await gate.start();
   gate.close();
   await clock.advance(120_000);
   assert.equal(gate.attempts, 1);

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ConfigStore, type ConfigTarget } from "../../runtime/config_store.ts";
-import { createLogger } from "../../runtime/log.ts";
-import type { SupervisorMessage } from "../../runtime/protocol.ts";
-import { FakeClock, flush } from "../_fake_clock.ts";
+import { createLogger } from "../../../runtime/log.ts";
+import type { SupervisorMessage } from "../../../runtime/protocol.ts";
+import { ConfigFile, type ConfigFileHost } from "../../../runtime/supervisor/config_file.ts";
+import { ConfigStore, type ConfigTarget } from "../../../runtime/supervisor/config_store.ts";
+import { FakeClock, flush } from "../../_fake_clock.ts";
 
 function worker(slot: number) {
   const received: SupervisorMessage[] = [];
@@ -11,28 +12,47 @@ function worker(slot: number) {
   return { target, received };
 }
 
-function storeWith(options: { persist?: (text: string) => Promise<void> } = {}) {
+/** A file that lives in memory: `text` is its content, `writes` what rota wrote. */
+function memoryFile(text: string) {
+  const state = { text, writes: [] as string[], onChange: () => {} };
+  const host: ConfigFileHost = {
+    readTextFile: () => Promise.resolve(state.text),
+    writeTextFileAtomic: (_path, next) => {
+      state.writes.push(next);
+      state.text = next;
+      return Promise.resolve();
+    },
+    watchFile: (_path, onChange) => {
+      state.onChange = onChange;
+      return () => (state.onChange = () => {});
+    },
+  };
+  return { state, file: new ConfigFile(host, "c.json") };
+}
+
+function storeWith(targets: ConfigTarget[], file?: ConfigFile) {
   const clock = new FakeClock();
   const lines: string[] = [];
   const store = new ConfigStore({
     initial: { n: 0 },
+    file,
+    targets: () => targets,
     clock,
     ackTimeout: 1000,
     log: createLogger({ name: "test", write: (l) => lines.push(l) }),
-    ...options,
   });
   return { store, clock, lines };
 }
 
-test("ConfigStore.publish() resolves once every worker acknowledged, with nobody failed", async () => {
-  const written: string[] = [];
-  const { store } = storeWith({ persist: (text) => Promise.resolve(void written.push(text)) });
+test("ConfigStore.publish() writes the file back, then resolves once every worker acknowledged", async () => {
   const [a, b] = [worker(0), worker(1)];
+  const { state, file } = memoryFile('{"n": 0}');
+  const { store } = storeWith([a.target, b.target], file);
   let result: unknown;
-  void store.publish({ n: 1 }, undefined, () => [a.target, b.target]).then((r) => (result = r));
+  void store.publish({ n: 1 }).then((r) => (result = r));
   await flush();
   assert.deepEqual(a.received, [{ rota: 1, type: "config", version: 1, value: { n: 1 } }]);
-  assert.deepEqual(written, ['{\n  "n": 1\n}\n'], "persisted before it is sent");
+  assert.deepEqual(state.writes, ['{\n  "n": 1\n}\n'], "persisted before it is sent");
   store.acknowledge(a.target.key, 1, true);
   await flush();
   assert.equal(result, undefined, "one worker still has the old value");
@@ -43,11 +63,11 @@ test("ConfigStore.publish() resolves once every worker acknowledged, with nobody
 });
 
 test("ConfigStore applies publishes one at a time and refuses a stale ifVersion", async () => {
-  const { store } = storeWith();
   const a = worker(0);
-  const first = store.publish({ n: 1 }, 0, () => [a.target]);
-  const second = store.publish({ n: 2 }, 0, () => [a.target]).catch((error) => error);
-  const third = store.publish({ n: 3 }, 1, () => [a.target]);
+  const { store } = storeWith([a.target]);
+  const first = store.publish({ n: 1 }, 0);
+  const second = store.publish({ n: 2 }, 0).catch((error) => error);
+  const third = store.publish({ n: 3 }, 1);
   await flush();
   assert.equal(a.received.length, 1, "the second waits for the first");
   store.acknowledge(a.target.key, 1, true);
@@ -61,9 +81,9 @@ test("ConfigStore applies publishes one at a time and refuses a stale ifVersion"
 });
 
 test("ConfigStore reports workers whose reload failed, timed out or exited", async () => {
-  const { store, clock } = storeWith();
   const [a, b, c] = [worker(0), worker(1), worker(2)];
-  const publishing = store.publish({ n: 1 }, undefined, () => [a.target, b.target, c.target]);
+  const { store, clock } = storeWith([a.target, b.target, c.target]);
+  const publishing = store.publish({ n: 1 });
   await flush();
   store.acknowledge(a.target.key, 1, false, "bad value");
   store.forget(b.target.key);
@@ -78,25 +98,40 @@ test("ConfigStore reports workers whose reload failed, timed out or exited", asy
   });
 });
 
-test("ConfigStore.adoptFile() publishes a changed file, and ignores an unchanged or malformed one", async () => {
-  const { store, lines } = storeWith();
+test("ConfigStore.refresh() publishes a changed file, and ignores an unchanged or malformed one", async () => {
   const a = worker(0);
-  await store.adoptFile('{"n": 0}', "c.json", () => [a.target]);
+  const { state, file } = memoryFile('{"n": 0}');
+  const { store, lines } = storeWith([a.target], file);
+  await store.refresh();
   assert.equal(a.received.length, 0, "same value: nothing to send");
-  await store.adoptFile("{ nope", "c.json", () => [a.target]);
+  state.text = "{ nope";
+  await store.refresh();
   assert.ok(
     lines.some((l) => l.includes("Cannot read configuration file 'c.json'") && l.includes("keeping version 0")),
   );
-  const adopting = store.adoptFile('{"n": 5}', "c.json", () => [a.target]);
+  state.text = '{"n": 5}';
+  const refreshing = store.refresh();
   await flush();
   store.acknowledge(a.target.key, 1, true);
-  await adopting;
+  await refreshing;
   assert.deepEqual(store.current, { version: 1, value: { n: 5 } });
 });
 
+test("ConfigStore.watch() refreshes when the file changes", async () => {
+  const a = worker(0);
+  const { state, file } = memoryFile('{"n": 0}');
+  const { store } = storeWith([a.target], file);
+  const unwatch = store.watch();
+  state.text = '{"n": 7}';
+  state.onChange();
+  await flush();
+  assert.deepEqual(a.received, [{ rota: 1, type: "config", version: 1, value: { n: 7 } }]);
+  unwatch();
+});
+
 test("ConfigStore refuses a value larger than MAX_CONFIG_BYTES and keeps the current one", async () => {
-  const { store } = storeWith();
-  const error = await store.publish({ blob: "x".repeat(70 * 1024) }, undefined, () => []).catch((e) => e);
+  const { store } = storeWith([]);
+  const error = await store.publish({ blob: "x".repeat(70 * 1024) }).catch((e) => e);
   assert.equal(error.code, "ERR_ROTA_CONFIG");
   assert.match(error.message, /the limit is 65536/);
   assert.deepEqual(store.current, { version: 0, value: { n: 0 } });

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Host, ProcessExit, SpawnRequest, WorkerProcess } from "../../runtime/host.ts";
-import { createLogger } from "../../runtime/log.ts";
-import { resolveOptions } from "../../runtime/options.ts";
-import type { SupervisorMessage } from "../../runtime/protocol.ts";
-import { Supervisor } from "../../runtime/supervisor.ts";
-import { FakeClock, flush } from "../_fake_clock.ts";
+import type { ProcessExit, SpawnRequest, SupervisorHost, WorkerProcess } from "../../../runtime/host.ts";
+import { createLogger } from "../../../runtime/log.ts";
+import { resolveOptions } from "../../../runtime/options.ts";
+import type { SupervisorMessage } from "../../../runtime/protocol.ts";
+import { Supervisor } from "../../../runtime/supervisor/supervisor.ts";
+import { FakeClock, flush } from "../../_fake_clock.ts";
 
 /** A worker process that exists only in memory: the test speaks for it. */
 class FakeWorker implements WorkerProcess {
@@ -55,7 +55,6 @@ function fakeHost() {
     writeOut: () => {},
     importModule: () => Promise.reject(new Error("not used")),
     onSignal: () => () => {},
-    memoryUsage: () => 0,
     readTextFile: () => Promise.reject(new Error("not used")),
     writeTextFileAtomic: () => Promise.reject(new Error("not used")),
     watchFile: () => () => {},
@@ -65,9 +64,7 @@ function fakeHost() {
       spawned.push(worker);
       return worker;
     },
-    workerChannel: () => undefined,
-    listen: () => Promise.reject(new Error("not used")),
-  } satisfies Host;
+  } satisfies SupervisorHost;
   return { host, clock, spawned, lines };
 }
 
@@ -78,7 +75,7 @@ function supervisorOn(workers: number, extra: Record<string, unknown> = {}) {
     isTerminal: false,
   });
   const log = createLogger({ name: "supervisor", write: (line) => fake.lines.push(line) });
-  const supervisor = new Supervisor(fake.host, options, log, { random: () => 0 });
+  const supervisor = new Supervisor(fake.host, { options, log, tuning: { random: () => 0 } });
   return { ...fake, supervisor };
 }
 
@@ -143,7 +140,7 @@ test("Supervisor.reload() starts each replacement and drains the old worker only
   spawned.forEach((w) => w.ready());
   await starting;
 
-  supervisor.reload();
+  await supervisor.reload();
   assert.equal(spawned.length, 3, "one replacement at a time (maxSurge 1)");
   assert.equal(spawned[2].request.spec.listen, "after-init");
   assert.deepEqual(spawned[0].received, [], "the old worker serves while its replacement starts");
@@ -164,7 +161,7 @@ test("Supervisor kills a replacement that is not ready within startupTimeout and
   const starting = supervisor.start();
   spawned[0].ready();
   await starting;
-  supervisor.reload();
+  await supervisor.reload();
   spawned[1].say({ type: "listening" });
   spawned[1].say({ type: "init-failed", attempt: 1, code: "E", message: "new version broken" });
   await clock.advance(5000);
@@ -205,7 +202,7 @@ test("Supervisor drains the old worker only once its replacement both listens an
   const starting = supervisor.start();
   spawned[0].ready();
   await starting;
-  supervisor.reload();
+  await supervisor.reload();
   spawned[1].say({ type: "init-ok", attempt: 1 });
   assert.deepEqual(spawned[0].received, [], "initialised but not listening yet: the old worker still serves");
   spawned[1].say({ type: "listening" });
@@ -298,7 +295,7 @@ test("Supervisor runs up to --max-surge replacements at once", async () => {
   const starting = supervisor.start();
   spawned.forEach((w) => w.ready());
   await starting;
-  supervisor.reload();
+  await supervisor.reload();
   assert.deepEqual(spawned.slice(3).map((w) => w.request.spec.slot), [0, 1], "two slots at a time");
   spawned[4].ready();
   assert.deepEqual(spawned.slice(3).map((w) => w.request.spec.slot), [0, 1, 2], "the third starts when one is done");

@@ -1,42 +1,22 @@
 /**
  * The configuration store: the supervisor owns `{ version, value }`, applies
  * publishes one at a time (with optional compare-and-set on `ifVersion`),
- * persists each new value to the `--config` file when there is one, sends it
- * to every live worker, and settles the publish once every one of them has
+ * writes each new value back to the `--config` file when there is one, sends
+ * it to every live worker, and settles the publish once every one of them has
  * run its `reload` hook, or with the list of those that did not.
  *
- * Versions count from 0 at each supervisor start; the file holds the value
- * only, so people can keep editing it by hand.
+ * Edits of the file are taken in turn with publishes: the file is read when
+ * its turn comes, never earlier, so a read can never be older than a publish
+ * that was committed before it and then be published over it.
  *
  * @module
  */
 
-import type { Clock } from "./clock.ts";
-import { describeError, RotaError } from "./errors.ts";
-import type { Logger } from "./log.ts";
-import type { SupervisorMessage } from "./protocol.ts";
-
-/**
- * The largest configuration, as JSON. It is settings, not data: each worker
- * receives it in its environment when it is spawned, where Linux allows
- * 128 KiB for one variable.
- */
-export const MAX_CONFIG_BYTES = 64 * 1024;
-
-function checkSize(text: string, what: string): void {
-  if (text.length > MAX_CONFIG_BYTES) {
-    throw new RotaError(
-      "ERR_ROTA_CONFIG",
-      `Cannot use ${what} as it is ${text.length} bytes of JSON: the limit is ${MAX_CONFIG_BYTES}`,
-    );
-  }
-}
-
-/** A configuration and its version. */
-export interface Versioned {
-  readonly version: number;
-  readonly value: unknown;
-}
+import type { Clock } from "../clock.ts";
+import { describeError, RotaError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { PublishResult, ReloadFailure, SupervisorMessage, Versioned } from "../protocol.ts";
+import { checkConfigSize, type ConfigFile, formatConfig } from "./config_file.ts";
 
 /** A worker a configuration is sent to. */
 export interface ConfigTarget {
@@ -48,30 +28,14 @@ export interface ConfigTarget {
   send(message: SupervisorMessage): void;
 }
 
-/** A worker that did not apply a version. */
-export interface ReloadFailure {
-  readonly slot: number;
-  readonly generation: number;
-  readonly pid: number;
-  /** `reload-failed`: its hook threw; `timeout`: no answer in time; `exited`: it went away first. */
-  readonly reason: "reload-failed" | "timeout" | "exited";
-  readonly message?: string;
-}
-
-/** What a successful publish reports. */
-export interface PublishResult {
-  /** The version the value was published as. */
-  readonly version: number;
-  /** Workers that did not apply it; empty when every worker did. */
-  readonly failed: readonly ReloadFailure[];
-}
-
 /** Options for {@linkcode ConfigStore}. */
 export interface ConfigStoreOptions {
   /** The initial value. */
   initial: unknown;
-  /** Where to persist new values; `undefined` when the value came from code. */
-  persist?: (text: string) => Promise<void>;
+  /** The file the value came from, written back on every publish; none when it came from code. */
+  file?: ConfigFile;
+  /** Every live worker, read when a broadcast starts. */
+  targets: () => ConfigTarget[];
   /** Source of time for the acknowledgement deadline. */
   clock: Clock;
   /** How long workers get to run `reload` before they are reported as timed out. @default {10000} */
@@ -88,57 +52,30 @@ interface Broadcast {
 }
 
 /**
- * Serialise a value as the file holds it.
- *
- * @param value A JSON value.
- * @returns Pretty JSON with a final newline.
- */
-export function formatConfig(value: unknown): string {
-  return `${JSON.stringify(value, null, 2)}\n`;
-}
-
-/**
- * Parse a configuration file's text.
- *
- * @param text The file's content.
- * @param path Its path, for the error.
- * @returns The value.
- * @throws {RotaError} `ERR_ROTA_CONFIG` when it is not JSON, or too large.
- */
-export function parseConfig(text: string, path: string): unknown {
-  checkSize(text, `configuration file '${path}'`);
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new RotaError("ERR_ROTA_CONFIG", `Cannot read configuration file '${path}': ${describeError(error)}`, {
-      cause: error,
-    });
-  }
-}
-
-/**
  * The supervisor's configuration.
  *
  * @example
  * ```ts
- * const store = new ConfigStore({ initial: { greeting: "hi" }, clock: systemClock, log });
- * const { version, failed } = await store.publish({ greeting: "hello" }, undefined, workers);
+ * const store = new ConfigStore({ initial: { greeting: "hi" }, targets: () => workers, clock, log });
+ * const { version, failed } = await store.publish({ greeting: "hello" });
  * ```
  */
 export class ConfigStore {
   #current: Versioned;
-  #persist: ((text: string) => Promise<void>) | undefined;
+  #file: ConfigFile | undefined;
+  #targets: () => ConfigTarget[];
   #clock: Clock;
   #ackTimeout: number;
   #log: Logger;
   #queue: Promise<unknown> = Promise.resolve();
   #broadcast: Broadcast | undefined;
 
-  /** @param options The initial value and where to persist. */
+  /** @param options The initial value, the file, and who to send to. */
   constructor(options: ConfigStoreOptions) {
-    const { initial, persist, clock, ackTimeout = 10000, log } = options;
+    const { initial, file, targets, clock, ackTimeout = 10000, log } = options;
     this.#current = { version: 0, value: initial };
-    this.#persist = persist;
+    this.#file = file;
+    this.#targets = targets;
     this.#clock = clock;
     this.#ackTimeout = ackTimeout;
     this.#log = log;
@@ -154,52 +91,55 @@ export class ConfigStore {
    *
    * @param value The new value (JSON).
    * @param ifVersion Only publish when the current version is this one.
-   * @param targets Every live worker, read when this publish's turn comes.
    * @returns The new version and the workers that did not apply it.
    * @throws {RotaError} `ERR_ROTA_CONFIG_CONFLICT` when `ifVersion` is stale;
-   * `ERR_ROTA_CONFIG` when the value is larger than {@linkcode MAX_CONFIG_BYTES}.
+   * `ERR_ROTA_CONFIG` when the value is too large or cannot be written back.
    */
-  publish(value: unknown, ifVersion: number | undefined, targets: () => ConfigTarget[]): Promise<PublishResult> {
-    const turn = this.#queue.then(async () => {
+  publish(value: unknown, ifVersion?: number): Promise<PublishResult> {
+    return this.#inTurn(async () => {
       if (ifVersion !== undefined && ifVersion !== this.#current.version) {
         throw new RotaError(
           "ERR_ROTA_CONFIG_CONFLICT",
           `Cannot publish configuration as 'ifVersion' is stale: current version is ${this.#current.version}, not ${ifVersion}`,
         );
       }
-      const text = formatConfig(value);
-      checkSize(text, "this configuration");
-      if (this.#persist) await this.#persist(text);
-      return await this.#send(value, targets());
+      checkConfigSize(formatConfig(value), "this configuration");
+      if (this.#file) await this.#file.write(value);
+      return await this.#send(value);
     });
-    this.#queue = turn.catch(() => {});
-    return turn;
   }
 
   /**
-   * Take a value read from the file (edited by hand, or SIGHUP): published
-   * like any other when it differs from the current one.
+   * Re-read the file (edited by hand, or SIGHUP) when its turn comes, and
+   * publish what it holds when it differs from the current value. A malformed
+   * file is logged and ignored. Without a file, nothing happens.
    *
-   * @param text The file's content.
-   * @param path The file, for messages.
-   * @param targets Every live worker.
    * @returns When it was sent and acknowledged, or ignored.
    */
-  adoptFile(text: string, path: string, targets: () => ConfigTarget[]): Promise<void> {
-    const turn = this.#queue.then(async () => {
+  refresh(): Promise<void> {
+    const file = this.#file;
+    if (!file) return Promise.resolve();
+    return this.#inTurn(async () => {
       let value: unknown;
       try {
-        value = parseConfig(text, path);
+        value = await file.read();
       } catch (error) {
         this.#log.error(`${describeError(error)}; keeping version ${this.#current.version}`);
         return;
       }
       if (formatConfig(value) === formatConfig(this.#current.value)) return;
-      const { version, failed } = await this.#send(value, targets());
+      const { version, failed } = await this.#send(value);
       this.#log.info(`configuration file changed: version ${version}`, { failed: failed.length });
     });
-    this.#queue = turn.catch(() => {});
-    return turn;
+  }
+
+  /**
+   * Refresh whenever the file changes on disk.
+   *
+   * @returns The teardown; a no-op without a file.
+   */
+  watch(): () => void {
+    return this.#file?.watch(() => void this.refresh()) ?? (() => {});
   }
 
   /**
@@ -233,9 +173,16 @@ export class ConfigStore {
     if (broadcast.waiting.size === 0) broadcast.done();
   }
 
-  #send(value: unknown, targets: ConfigTarget[]): Promise<PublishResult> {
+  #inTurn<T>(work: () => Promise<T>): Promise<T> {
+    const turn = this.#queue.then(work);
+    this.#queue = turn.catch(() => {});
+    return turn;
+  }
+
+  #send(value: unknown): Promise<PublishResult> {
     const version = this.#current.version + 1;
     this.#current = { version, value };
+    const targets = this.#targets();
     return new Promise<PublishResult>((resolve) => {
       const failed: ReloadFailure[] = [];
       const timer = this.#clock.setTimeout(() => {

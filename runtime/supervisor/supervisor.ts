@@ -1,0 +1,601 @@
+/**
+ * The supervisor, or arbiter: it keeps `workers` slots filled. It spawns
+ * workers, hears what they say, reaps them, and decides what follows; the
+ * decisions themselves live beside it, one concept a file:
+ *
+ * - `worker_record.ts`: one worker and its one transition function;
+ * - `rollout.ts`: replacement-first recycling, at most `maxSurge` at a time;
+ * - `restart_policy.ts`: respawn after how long, or give up;
+ * - `availability.ts`: the time with no worker ready;
+ * - `worker_spec.ts`: what a new worker is told;
+ * - `config_store.ts` and `config_file.ts`: the shared configuration.
+ *
+ * Each slot holds an `active` worker and, while it is being replaced, an
+ * `incoming` one. The incoming worker must become ready before the active one
+ * is told to drain, so a slot never stops serving because of a replacement;
+ * an incoming worker that does not get ready within `startupTimeout` is killed
+ * and the active one keeps serving.
+ *
+ * @module
+ */
+
+import type { TimerHandle } from "../clock.ts";
+import { describeError, RotaError, type RotaErrorCode } from "../errors.ts";
+import type { ProcessExit, SupervisorHost, WorkerProcess } from "../host.ts";
+import type { Logger } from "../log.ts";
+import type { ResolvedOptions } from "../options.ts";
+import { parseWorkerMessage, type WorkerMessage } from "../protocol.ts";
+import { AvailabilityClock } from "./availability.ts";
+import type { ConfigFile } from "./config_file.ts";
+import { ConfigStore, type ConfigTarget } from "./config_store.ts";
+import { type CrashHistory, decideRestart, type RestartPolicy } from "./restart_policy.ts";
+import { Rollout } from "./rollout.ts";
+import { buildWorkerSpec, stagger } from "./worker_spec.ts";
+import { isServing, type WorkerEvent, type WorkerExit, WorkerRecord, type WorkerState } from "./worker_record.ts";
+
+export type { WorkerExit, WorkerState };
+
+/** One worker, as `status()` reports it. */
+export interface WorkerStatus {
+  readonly slot: number;
+  readonly generation: number;
+  readonly pid: number;
+  readonly state: WorkerState["kind"];
+  /** `active` serves the slot; `incoming` is its replacement getting ready; `retired` is on its way out. */
+  readonly role: "active" | "incoming" | "retired";
+}
+
+/** Counters kept by the supervisor. */
+export interface SupervisorStats {
+  /** Workers replaced by a ready replacement (recycling, reloads). */
+  readonly replacements: number;
+  /** Unexpected worker exits. */
+  readonly crashes: number;
+  /** Total time, after the first worker became ready, during which no worker was ready. */
+  readonly noWorkerReadyMs: number;
+}
+
+/** The supervisor's own timings, injectable for tests. */
+export interface SupervisorTuning {
+  /** How much longer than the graceful timeout a draining worker gets (for `dispose`) before SIGKILL. @default {3000} */
+  killGrace?: number;
+  /** A worker ready this long before it crashed resets its slot's back-off. @default {30000} */
+  stableAfter?: number;
+  /** Respawn back-off after crashes: first wait, in milliseconds. @default {100} */
+  respawnMin?: number;
+  /** Respawn back-off: longest wait. @default {30000} */
+  respawnMax?: number;
+  /** Source of randomness for jitter. @default {Math.random} */
+  random?: () => number;
+}
+
+/** What a supervisor is built with. */
+export interface SupervisorInit {
+  /** Checked options; `app` must be an absolute URL. */
+  options: ResolvedOptions;
+  /** Where the supervisor speaks. */
+  log: Logger;
+  /** The shared configuration's initial value and the file it came from. @default {{ initial: {} }} */
+  config?: { initial: unknown; file?: ConfigFile };
+  /** Internal timings. @default {{}} */
+  tuning?: SupervisorTuning;
+}
+
+interface Slot {
+  readonly index: number;
+  /** The generation the next worker of this slot gets. */
+  nextGeneration: number;
+  active: WorkerRecord | undefined;
+  incoming: WorkerRecord | undefined;
+  crashes: CrashHistory;
+  respawn: TimerHandle | undefined;
+}
+
+type Phase =
+  | { kind: "idle" }
+  | { kind: "starting"; resolve: () => void; reject: (error: unknown) => void }
+  | { kind: "running" }
+  /** `code`: what the rota exits with once every worker is gone. */
+  | { kind: "stopping"; code: number; forced: boolean }
+  | { kind: "stopped"; code: number };
+
+/** How to stop: the exit code, whether to kill instead of drain, and why (for a start that is cut short). */
+interface Stop {
+  readonly code: number;
+  readonly force: boolean;
+  readonly error?: RotaError;
+}
+
+/**
+ * The supervisor of one rota.
+ *
+ * @example
+ * ```ts
+ * const supervisor = new Supervisor(host, { options, log });
+ * await supervisor.start();
+ * await supervisor.close();
+ * ```
+ */
+export class Supervisor {
+  #host: SupervisorHost;
+  #options: ResolvedOptions;
+  #log: Logger;
+  #killGrace: number;
+  #policy: RestartPolicy;
+  #config: ConfigStore;
+  #slots: Slot[];
+  #live = new Set<WorkerRecord>();
+  #rollout: Rollout;
+  #availability = new AvailabilityClock();
+  #phase: Phase = { kind: "idle" };
+  #listeningAnnounced = false;
+  #replacements = 0;
+  #crashes = 0;
+  #unwatchConfig: () => void = () => {};
+  #closed: Promise<number>;
+  #resolveClosed!: (code: number) => void;
+
+  /**
+   * @param host The runtime, supervisor side.
+   * @param init Options, log, configuration and tuning.
+   */
+  constructor(host: SupervisorHost, init: SupervisorInit) {
+    const { options, log, config = { initial: {} }, tuning = {} } = init;
+    const { killGrace = 3000, stableAfter = 30000, respawnMin = 100, respawnMax = 30000, random = Math.random } =
+      tuning;
+    this.#host = host;
+    this.#options = options;
+    this.#log = log;
+    this.#killGrace = killGrace;
+    this.#policy = {
+      minDelay: respawnMin,
+      maxDelay: respawnMax,
+      stableAfter,
+      maxRestarts: options.maxRestarts,
+      random,
+    };
+    this.#config = new ConfigStore({
+      initial: config.initial,
+      file: config.file,
+      targets: () => this.#configTargets(),
+      clock: host.clock,
+      log,
+    });
+    this.#rollout = new Rollout({
+      maxSurge: options.maxSurge,
+      clock: host.clock,
+      backoff: this.#policy,
+      start: (index) => this.#startReplacement(this.#slots[index]),
+    });
+    this.#slots = Array.from({ length: options.workers }, (_, index) => ({
+      index,
+      nextGeneration: 0,
+      active: undefined,
+      incoming: undefined,
+      crashes: { consecutive: 0 },
+      respawn: undefined,
+    }));
+    this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+  }
+
+  /** Resolves with the exit code once every worker has exited after a stop. */
+  get closed(): Promise<number> {
+    return this.#closed;
+  }
+
+  /**
+   * Start every slot and wait until each has a worker that is ready or
+   * failing (alive, answering 503, retrying its init).
+   *
+   * @returns When the rota is up.
+   * @throws {RotaError} When a worker cannot serve at all (a bad module, the
+   * port in use), or the rota was stopped while starting; every worker is
+   * stopped first.
+   */
+  start(): Promise<void> {
+    if (this.#phase.kind !== "idle") {
+      return Promise.reject(new RotaError("ERR_ROTA_STARTUP_FAILED", "Cannot start a supervisor twice"));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#phase = { kind: "starting", resolve, reject };
+      this.#unwatchConfig = this.#config.watch();
+      for (const slot of this.#slots) this.#spawn(slot, "active");
+    });
+  }
+
+  /** Every live worker. */
+  status(): WorkerStatus[] {
+    return [...this.#live].map((worker) => {
+      const slot = this.#slots[worker.slot];
+      return {
+        slot: worker.slot,
+        generation: worker.generation,
+        pid: worker.child.pid,
+        state: worker.state.kind,
+        role: slot.active === worker ? "active" : slot.incoming === worker ? "incoming" : "retired",
+      };
+    });
+  }
+
+  /** Counters since the start: replacements, crashes, and milliseconds with no worker ready. */
+  stats(): SupervisorStats {
+    return {
+      replacements: this.#replacements,
+      crashes: this.#crashes,
+      noWorkerReadyMs: this.#availability.total(this.#host.clock.now()),
+    };
+  }
+
+  /**
+   * Re-read the `--config` file (publishing it when it changed), then replace
+   * every worker with a fresh process, one slot at a time, each replacement
+   * ready before its predecessor drains.
+   *
+   * @returns When the configuration was refreshed and the replacements queued.
+   */
+  async reload(): Promise<void> {
+    if (this.#phase.kind !== "running") return;
+    // Configuration first, so the fresh workers start with it.
+    await this.#config.refresh();
+    if (this.#phase.kind !== "running") return;
+    this.#log.info("rolling reload of every worker");
+    for (const slot of this.#slots) this.#rollout.request(slot.index);
+  }
+
+  /**
+   * Stop gracefully: every worker drains (stop accepting, finish in-flight
+   * requests, `dispose`) and is killed after the graceful timeout.
+   *
+   * @returns The exit code: 0, or what an earlier stop decided.
+   */
+  close(): Promise<number> {
+    return this.#stop({ code: 0, force: false });
+  }
+
+  /**
+   * Stop now: SIGKILL every worker, even during a graceful stop.
+   *
+   * @returns The exit code: 1.
+   */
+  forceClose(): Promise<number> {
+    return this.#stop({ code: 1, force: true });
+  }
+
+  /** The one stop path: graceful or forced, from any phase. */
+  #stop(how: Stop): Promise<number> {
+    const phase = this.#phase;
+    if (phase.kind === "stopped") return this.#closed;
+    if (phase.kind === "stopping") {
+      if (how.force && !phase.forced) {
+        this.#phase = { kind: "stopping", code: how.code, forced: true };
+        this.#log.warn("forced shutdown: killing every worker");
+        for (const worker of this.#live) worker.child.kill("SIGKILL");
+      }
+      return this.#closed;
+    }
+    if (phase.kind === "starting") {
+      phase.reject(how.error ?? new RotaError("ERR_ROTA_STARTUP_FAILED", "Stopped while starting"));
+    }
+    this.#phase = { kind: "stopping", code: how.code, forced: how.force };
+    const now = this.#host.clock.now();
+    this.#availability.stop(now);
+    const { replacements, crashes, noWorkerReadyMs } = this.stats();
+    if (how.force) this.#log.warn("forced shutdown: killing every worker");
+    else this.#log.info("shutting down gracefully", { replacements, crashes, noWorkerReadyMs });
+    this.#rollout.stop();
+    this.#unwatchConfig();
+    for (const slot of this.#slots) this.#host.clock.clearTimeout(slot.respawn);
+    for (const worker of this.#live) {
+      if (how.force) worker.child.kill("SIGKILL");
+      else this.#drain(worker);
+    }
+    this.#settleIfEmpty();
+    return this.#closed;
+  }
+
+  #isStopping(): boolean {
+    return this.#phase.kind === "stopping" || this.#phase.kind === "stopped";
+  }
+
+  #anyReady(): boolean {
+    for (const worker of this.#live) if (worker.state.kind === "ready") return true;
+    return false;
+  }
+
+  /** Start a worker for `slot`; false when the runtime refused (handled as a failure). */
+  #spawn(slot: Slot, role: "active" | "incoming"): boolean {
+    if (this.#isStopping()) return false;
+    const generation = slot.nextGeneration;
+    const spec = buildWorkerSpec(
+      this.#options,
+      { slot: slot.index, generation },
+      this.#config.current,
+      this.#anyReady(),
+    );
+    // The runtime may report messages or the exit before `spawn` returns: hold them until the record exists.
+    const known: { worker?: WorkerRecord; early: Array<() => void> } = { early: [] };
+    const whenKnown = (fn: (worker: WorkerRecord) => void) => {
+      const { worker } = known;
+      if (worker) fn(worker);
+      else known.early.push(() => fn(known.worker!));
+    };
+    let child: WorkerProcess;
+    try {
+      child = this.#host.spawn({
+        spec,
+        onMessage: (raw) => whenKnown((worker) => this.#onMessage(worker, raw)),
+        onExit: (exit) => whenKnown((worker) => this.#onExit(worker, exit)),
+      });
+    } catch (error) {
+      this.#cannotSpawn(slot, role, error);
+      return false;
+    }
+    slot.nextGeneration++;
+    const worker = new WorkerRecord({
+      slot: slot.index,
+      generation,
+      child,
+      clock: this.#host.clock,
+      configVersion: this.#config.current.version,
+    });
+    known.worker = worker;
+    slot[role] = worker;
+    this.#live.add(worker);
+    worker.after(this.#options.startupTimeout, () => this.#onStartupTimeout(worker));
+    this.#log.info(`started worker ${slot.index}.${generation}`, { pid: child.pid, role });
+    known.early.forEach((replay) => replay());
+    return true;
+  }
+
+  #startReplacement(slot: Slot): boolean {
+    if (this.#phase.kind !== "running" || !slot.active || slot.incoming || slot.respawn !== undefined) return false;
+    return this.#spawn(slot, "incoming");
+  }
+
+  /** Starting a process failed (the runtime refused): like a crash, retried with back-off. */
+  #cannotSpawn(slot: Slot, role: "active" | "incoming", error: unknown): void {
+    const message = `Cannot start a worker process: ${describeError(error)}`;
+    this.#log.error(message);
+    if (this.#phase.kind === "starting") {
+      void this.#stop({ code: 0, force: false, error: new RotaError("ERR_ROTA_STARTUP_FAILED", message) });
+      return;
+    }
+    // A refused replacement is reported by the rollout, which started it.
+    if (role === "incoming") {
+      queueMicrotask(() => this.#replacementFailed(slot));
+      return;
+    }
+    this.#respawnAfterCrash(slot, undefined);
+  }
+
+  /** Apply an event to a worker and react to what changed. */
+  #apply(worker: WorkerRecord, event: WorkerEvent): ReturnType<WorkerRecord["apply"]> {
+    const change = worker.apply(event);
+    if (!change) return undefined;
+    const now = this.#host.clock.now();
+    this.#availability.update(this.#anyReady(), now, this.#phase.kind === "running");
+    if (change.firstReady) this.#onFirstReady(worker);
+    if (change.to.kind === "ready" && this.#slots[worker.slot].incoming === worker) {
+      this.#promote(this.#slots[worker.slot]);
+    }
+    this.#checkStarted();
+    return change;
+  }
+
+  #onFirstReady(worker: WorkerRecord): void {
+    const { maxLifetime, workers } = this.#options;
+    if (maxLifetime <= 0) return;
+    const lifetime = stagger(maxLifetime, maxLifetime / 10, worker.slot, workers);
+    worker.after(lifetime, () => this.#recycle(worker, `lived ${lifetime}ms (max lifetime)`));
+  }
+
+  #onMessage(worker: WorkerRecord, raw: unknown): void {
+    const parsed = parseWorkerMessage(raw);
+    if (!parsed.ok) {
+      this.#log.warn(`ignored a malformed message from ${worker.name}: ${parsed.reason}`);
+      return;
+    }
+    this.#handle(worker, parsed.message);
+  }
+
+  #handle(worker: WorkerRecord, message: WorkerMessage): void {
+    switch (message.type) {
+      case "listening":
+        if (!this.#listeningAnnounced) {
+          this.#listeningAnnounced = true;
+          this.#log.info(`listening on http://${this.#options.hostname}:${this.#options.port}`);
+        }
+        // A version published while the worker was loading may have found no listener yet.
+        if (worker.configVersion < this.#config.current.version) this.#sendConfig(worker);
+        this.#apply(worker, { type: "listening" });
+        return;
+      case "init-ok":
+        this.#apply(worker, { type: "init-ok" });
+        return;
+      case "init-failed": {
+        const change = this.#apply(worker, { type: "init-failed" });
+        if (change?.to.kind === "failing" && change.from.kind !== "failing") {
+          this.#log.warn(
+            `${worker.name} is failing: init attempt ${message.attempt} failed (${message.code}); it stays up and retries`,
+          );
+        }
+        return;
+      }
+      case "init-hung":
+        this.#log.error(`${worker.name}: init attempt ${message.attempt} ignores its abort signal`);
+        if (this.#slots[worker.slot].incoming === worker) worker.child.kill("SIGKILL");
+        else this.#rollout.request(worker.slot);
+        return;
+      case "fatal":
+        this.#apply(worker, { type: "fatal", fatal: { code: message.code, message: message.message } });
+        return;
+      case "recycle":
+        return this.#recycle(worker, message.detail);
+      case "publish":
+        return this.#publish(worker, message.id, message.value, message.ifVersion);
+      case "config-ack":
+        worker.configVersion = Math.max(worker.configVersion, message.version);
+        this.#config.acknowledge(worker, message.version, message.ok, message.message);
+        return;
+    }
+  }
+
+  #configTargets(): ConfigTarget[] {
+    return [...this.#live].map((worker) => ({
+      key: worker,
+      slot: worker.slot,
+      generation: worker.generation,
+      pid: worker.child.pid,
+      send: (message) => worker.child.send(message),
+    }));
+  }
+
+  #sendConfig(worker: WorkerRecord): void {
+    const { version, value } = this.#config.current;
+    worker.child.send({ rota: 1, type: "config", version, value });
+  }
+
+  #publish(worker: WorkerRecord, id: number, value: unknown, ifVersion: number | undefined): void {
+    this.#config.publish(value, ifVersion).then(
+      ({ version, failed }) => {
+        this.#log.info(`configuration version ${version} published by ${worker.name}`);
+        worker.child.send({ rota: 1, type: "publish-result", id, ok: true, version, failed: [...failed] });
+      },
+      (error) => {
+        const code = error instanceof RotaError ? error.code : "ERR_ROTA_CONFIG";
+        worker.child.send({ rota: 1, type: "publish-result", id, ok: false, code, message: describeError(error) });
+      },
+    );
+  }
+
+  #recycle(worker: WorkerRecord, why: string): void {
+    if (this.#slots[worker.slot].active !== worker || !isServing(worker.state)) return;
+    this.#log.info(`recycling ${worker.name}: ${why}`);
+    this.#rollout.request(worker.slot);
+  }
+
+  #checkStarted(): void {
+    const phase = this.#phase;
+    if (phase.kind !== "starting") return;
+    const settled = this.#slots.every((s) => s.active?.state.kind === "ready" || s.active?.state.kind === "failing");
+    if (!settled) return;
+    this.#phase = { kind: "running" };
+    const ready = this.#slots.filter((s) => s.active?.state.kind === "ready").length;
+    this.#log.info(`${ready} of ${this.#slots.length} workers ready`);
+    phase.resolve();
+  }
+
+  #onStartupTimeout(worker: WorkerRecord): void {
+    const { kind } = worker.state;
+    const incoming = this.#slots[worker.slot].incoming === worker;
+    const notReady = incoming ? kind !== "ready" : kind === "starting" || kind === "initialised";
+    if (!notReady || !isServing(worker.state)) return;
+    this.#log.error(`${worker.name} was not ready within ${this.#options.startupTimeout}ms; killing it`);
+    worker.child.kill("SIGKILL");
+  }
+
+  #onExit(worker: WorkerRecord, exit: ProcessExit): void {
+    const slot = this.#slots[worker.slot];
+    const wasIncoming = slot.incoming === worker;
+    const wasActive = slot.active === worker;
+    this.#apply(worker, { type: "exit", exit });
+    const { state } = worker;
+    if (state.kind !== "exited") return;
+    this.#live.delete(worker);
+    this.#config.forget(worker);
+    if (wasActive) slot.active = undefined;
+    if (wasIncoming) slot.incoming = undefined;
+    const { ended } = state;
+    if (ended.kind === "crashed") this.#crashes++;
+    this.#report(worker, ended);
+
+    if (this.#isStopping()) return this.#settleIfEmpty();
+    if (ended.kind === "retired") return;
+    if (this.#phase.kind === "starting" && ended.fatal) {
+      const error = new RotaError(ended.fatal.code as RotaErrorCode, ended.fatal.message);
+      return void this.#stop({ code: 0, force: false, error });
+    }
+    if (wasIncoming) return this.#replacementFailed(slot);
+    if (wasActive) {
+      if (slot.incoming) return this.#adoptIncoming(slot);
+      this.#respawnAfterCrash(slot, worker.readyAt);
+    }
+  }
+
+  #report(worker: WorkerRecord, ended: WorkerExit): void {
+    const how = ended.exit.signal ? `signal ${ended.exit.signal}` : `code ${ended.exit.code}`;
+    if (ended.kind === "retired") {
+      this.#log.info(`${worker.name} exited (${how})`);
+    } else if (ended.fatal) {
+      this.#log.error(`${worker.name} cannot serve: ${ended.fatal.message}`, { code: ended.fatal.code });
+    } else {
+      this.#log.error(`${worker.name} exited unexpectedly (${how})`);
+    }
+  }
+
+  /** A replacement failed (crashed, killed, or refused): the active worker keeps serving; try again later. */
+  #replacementFailed(slot: Slot): void {
+    const { failures, wait } = this.#rollout.failed(slot.index);
+    if (failures > 1) this.#log.warn(`slot ${slot.index}: retrying in ${wait}ms after ${failures} failures`);
+  }
+
+  /** The slot's active worker crashed (or could not be started): respawn after a back-off, or give up. */
+  #respawnAfterCrash(slot: Slot, readyAt: number | undefined): void {
+    const now = this.#host.clock.now();
+    const decision = decideRestart(slot.crashes, { readyAt }, now, this.#policy);
+    slot.crashes = decision.history;
+    if (decision.kind === "give-up") {
+      const why = `slot ${slot.index} ${decision.reason}: giving up`;
+      this.#log.error(`${why}, exit code 1, for the service manager to restart rota`);
+      void this.#stop({ code: 1, force: false, error: new RotaError("ERR_ROTA_STARTUP_FAILED", why) });
+      return;
+    }
+    const { consecutive } = decision.history;
+    if (consecutive > 1) {
+      this.#log.warn(`slot ${slot.index}: retrying in ${decision.after}ms after ${consecutive} failures`);
+    }
+    this.#rollout.cancel(slot.index);
+    this.#host.clock.clearTimeout(slot.respawn);
+    slot.respawn = this.#host.clock.setTimeout(() => {
+      slot.respawn = undefined;
+      if (this.#phase.kind === "running" || this.#phase.kind === "starting") this.#spawn(slot, "active");
+    }, decision.after);
+  }
+
+  /** The active worker died while its replacement starts: the replacement becomes the slot's worker now, ready or not. */
+  #adoptIncoming(slot: Slot): void {
+    slot.active = slot.incoming;
+    slot.incoming = undefined;
+    this.#rollout.adopted(slot.index);
+  }
+
+  #promote(slot: Slot): void {
+    const incoming = slot.incoming;
+    if (!incoming) return;
+    const outgoing = slot.active;
+    slot.active = incoming;
+    slot.incoming = undefined;
+    this.#replacements++;
+    this.#log.info(`${incoming.name} is ready and replaces ${outgoing ? outgoing.name : "nobody"}`);
+    if (outgoing) this.#drain(outgoing);
+    this.#rollout.promoted(slot.index);
+  }
+
+  #drain(worker: WorkerRecord): void {
+    const before = worker.state;
+    this.#apply(worker, { type: "drain" });
+    if (worker.state === before) return;
+    worker.child.send({ rota: 1, type: "drain" });
+    worker.after(this.#options.gracefulTimeout + this.#killGrace, () => {
+      this.#log.warn(`${worker.name} did not exit after draining; killing it`);
+      worker.child.kill("SIGKILL");
+    });
+  }
+
+  #settleIfEmpty(): void {
+    const phase = this.#phase;
+    if (phase.kind !== "stopping" || this.#live.size > 0) return;
+    this.#phase = { kind: "stopped", code: phase.code };
+    this.#resolveClosed(phase.code);
+  }
+}

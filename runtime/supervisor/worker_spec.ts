@@ -1,0 +1,63 @@
+/**
+ * What a new worker is told: its slot, its timings, its slot's share of the
+ * recycling limits, and the configuration it starts with.
+ *
+ * @module
+ */
+
+import type { ResolvedOptions } from "../options.ts";
+import type { Versioned, WorkerSpec } from "../protocol.ts";
+
+/**
+ * `limit` plus slot `slot`'s share of `spread`: slot i of W adds
+ * `round(spread × i / W)`, so slots reach their limits one after another and
+ * never all recycle at once. Deterministic, unlike gunicorn's random jitter, so
+ * the spread is guaranteed rather than likely.
+ *
+ * @param limit The limit; 0 or less means off and stays 0.
+ * @param spread How far apart the first and the last slot may be.
+ * @param slot The slot, from 0.
+ * @param workers How many slots.
+ * @returns The slot's limit.
+ * @example
+ * ```ts
+ * [0, 1, 2, 3].map((slot) => stagger(1000, 500, slot, 4)); // [1000, 1125, 1250, 1375]
+ * ```
+ */
+export function stagger(limit: number, spread: number, slot: number, workers: number): number {
+  if (limit <= 0) return 0;
+  return limit + Math.round((spread * slot) / workers);
+}
+
+/**
+ * Build the spec of a new worker.
+ *
+ * @param options The rota's options (`app` an absolute URL).
+ * @param who Its slot and generation.
+ * @param config The configuration it starts with.
+ * @param someoneServes Whether another worker is ready (then it listens only after its first init attempt).
+ * @returns The spec.
+ */
+export function buildWorkerSpec(
+  options: ResolvedOptions,
+  who: { slot: number; generation: number },
+  config: Versioned,
+  someoneServes: boolean,
+): WorkerSpec {
+  const { app, port, hostname, initTimeout, initWait, gracefulTimeout, logFormat, maxMemory, workers } = options;
+  return {
+    app,
+    slot: who.slot,
+    generation: who.generation,
+    port,
+    hostname,
+    initTimeout,
+    initWait,
+    gracefulTimeout,
+    logFormat,
+    maxRequests: stagger(options.maxRequests, options.maxRequestsJitter, who.slot, workers),
+    maxMemory,
+    config,
+    listen: someoneServes ? "after-init" : "now",
+  };
+}

@@ -1,0 +1,122 @@
+/**
+ * The request handler: one request through the init gate to the app and
+ * back, as a pure function of the request and its environment, so that every
+ * answer rota makes itself (503 while init is pending or failed, 500 when the
+ * app throws or returns something that is not a `Response`, `Connection:
+ * close` while draining) is tested without a process.
+ *
+ * @module
+ */
+
+import type { App, Env, ExecutionContext } from "../app.ts";
+import { describeError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { type InitGate, InitUnavailableError } from "./init_gate.ts";
+
+/** What {@linkcode handleRequest} needs besides the request. */
+export interface HandlerEnv {
+  /** The application. */
+  readonly app: App;
+  /** Its init gate. */
+  readonly gate: InitGate<unknown>;
+  /** The `env` a request sees, given the state `init` returned. */
+  env(state: unknown, context: ExecutionContext): Env;
+  /** Whether the worker is draining: answers then carry `Connection: close`. */
+  draining(): boolean;
+  /** `waitUntil` for this worker. */
+  waitUntil(promise: Promise<unknown>): void;
+  /** Where failures are logged. */
+  readonly log: Logger;
+}
+
+/**
+ * The 503 for a request that could not pass the gate.
+ *
+ * @param error Why: still initialising, or failed and retrying.
+ * @returns A JSON 503 with `Retry-After`, which never carries the init error.
+ */
+export function unavailable(error: InitUnavailableError): Response {
+  const body = error.code === "ERR_ROTA_INIT_PENDING"
+    ? { error: "unavailable", reason: "initialising" }
+    : { error: "unavailable", reason: "initialisation failed, retrying" };
+  return Response.json(body, {
+    status: 503,
+    headers: { "retry-after": String(error.retryAfterSeconds), "cache-control": "no-store" },
+  });
+}
+
+/**
+ * The 500 rota answers when the app throws or returns no `Response`.
+ *
+ * @returns A JSON 500 that carries no error text.
+ */
+export function internalError(): Response {
+  return Response.json({ error: "internal server error" }, { status: 500 });
+}
+
+/**
+ * Add `Connection: close` to a response.
+ *
+ * @param response The app's response.
+ * @returns The same response, or a copy when its headers are immutable.
+ */
+export function closeConnection(response: Response): Response {
+  try {
+    response.headers.set("connection", "close");
+    return response;
+  } catch {
+    // Immutable headers (Response.redirect, a proxied fetch): copy once. Only
+    // then, because rebuilding a response on Bun can lose its content type.
+    const copy = new Response(response.body, response);
+    copy.headers.set("connection", "close");
+    return copy;
+  }
+}
+
+function isResponse(value: unknown): value is Response {
+  return typeof value === "object" && value !== null && "status" in value && "headers" in value;
+}
+
+/**
+ * Answer one request: wait for (or retry) init through the gate, call the
+ * app's `fetch`, and turn whatever goes wrong into rota's own answers.
+ *
+ * @param request The request.
+ * @param env The app, its gate, and the worker around them.
+ * @returns The response; never rejects.
+ * @example
+ * ```ts
+ * const response = await handleRequest(new Request("http://x/"), env);
+ * ```
+ */
+export async function handleRequest(request: Request, env: HandlerEnv): Promise<Response> {
+  // Once ready, skip the wait machinery: no extra promise, and no touching
+  // `request.signal`, which makes some adapters build a full Request.
+  const gateState = env.gate.state;
+  let state: unknown;
+  try {
+    state = gateState.kind === "ready" ? gateState.state : await env.gate.acquire(request.signal);
+  } catch (error) {
+    // The only other rejection is the client going away while it waited.
+    return unavailable(
+      error instanceof InitUnavailableError ? error : new InitUnavailableError("ERR_ROTA_INIT_PENDING", 1),
+    );
+  }
+  // Each request gets its own context: `props` is per request, as on Cloudflare.
+  const context: ExecutionContext = { waitUntil: env.waitUntil, passThroughOnException() {}, props: {} };
+  let response: unknown;
+  try {
+    response = await env.app.fetch(request, env.env(state, context), context);
+  } catch (error) {
+    env.log.error(`fetch threw: ${describeError(error)}`, {
+      url: request.url,
+      stack: error instanceof Error ? error.stack : undefined,
+    });
+    response = internalError();
+  }
+  if (!isResponse(response)) {
+    env.log.error(`fetch returned ${typeof response}, not a Response`, { url: request.url });
+    response = internalError();
+  }
+  return env.draining() ? closeConnection(response as Response) : (response as Response);
+}

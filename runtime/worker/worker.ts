@@ -1,0 +1,268 @@
+/**
+ * A worker's life, from its first moment to its exit: hear the supervisor,
+ * import the app, start the init gate, listen, answer requests through the
+ * gate, and drain when told. The parts live beside it:
+ *
+ * - `init_gate.ts`: the init-hook contract;
+ * - `handler.ts`: one request, as a pure function;
+ * - `config_client.ts`: `env.config`, publishes and `reload` ordering;
+ * - `recycle_limits.ts`: max-requests and max-memory;
+ * - `wait_until.ts`: work left behind by requests;
+ * - `drain.ts`: the staged drain of the server.
+ *
+ * @module
+ */
+
+import { type App, type Env, loadApp, type WorkerInfo } from "../app.ts";
+import { describeError, RotaError } from "../errors.ts";
+import type { Listener, WorkerChannel, WorkerHost } from "../host.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { parseSupervisorMessage, parseWorkerSpec, type WorkerMessage, type WorkerSpec } from "../protocol.ts";
+import { ConfigClient } from "./config_client.ts";
+import { drainServer } from "./drain.ts";
+import { type HandlerEnv, handleRequest } from "./handler.ts";
+import { type InitEvent, InitGate } from "./init_gate.ts";
+import { RecycleLimits } from "./recycle_limits.ts";
+import { PendingWork } from "./wait_until.ts";
+
+/** Where the worker is. Messages and signals are heard from the very start, in every phase. */
+type Phase =
+  | { kind: "loading" }
+  | { kind: "starting"; app: App; gate: InitGate<unknown> }
+  | { kind: "serving"; app: App; gate: InitGate<unknown>; listener: Listener }
+  | { kind: "draining" };
+
+/**
+ * Run this process as a worker until it is drained.
+ *
+ * @param host The runtime, worker side.
+ * @param channel The channel to the supervisor.
+ * @returns Once the worker serves (or has asked to exit).
+ * @throws {TypeError} When the spec the supervisor sent is malformed.
+ * @example
+ * ```ts
+ * const channel = host.workerChannel();
+ * if (channel) await runWorker(host, channel);
+ * ```
+ */
+export function runWorker(host: WorkerHost, channel: WorkerChannel): Promise<void> {
+  return new WorkerLifecycle(host, channel, parseWorkerSpec(channel.spec)).run();
+}
+
+class WorkerLifecycle {
+  #host: WorkerHost;
+  #channel: WorkerChannel;
+  #spec: WorkerSpec;
+  #info: WorkerInfo;
+  #log: Logger;
+  #phase: Phase = { kind: "loading" };
+  #config: ConfigClient;
+  #pending: PendingWork;
+  #limits: RecycleLimits;
+  #teardown: Array<() => void> = [];
+
+  constructor(host: WorkerHost, channel: WorkerChannel, spec: WorkerSpec) {
+    this.#host = host;
+    this.#channel = channel;
+    this.#spec = spec;
+    this.#info = { slot: spec.slot, generation: spec.generation, pid: host.pid(), runtime: host.runtime };
+    this.#log = createLogger({
+      format: spec.logFormat,
+      name: `worker ${spec.slot}.${spec.generation}`,
+      fields: spec.logFormat === "json" ? { pid: this.#info.pid, slot: spec.slot, generation: spec.generation } : {},
+      write: host.writeLog,
+    });
+    this.#pending = new PendingWork(this.#log);
+    this.#config = new ConfigClient({
+      initial: spec.config,
+      send: (message) => this.#send(message),
+      reload: () => this.#runReload(),
+      log: this.#log,
+    });
+    this.#limits = new RecycleLimits({
+      maxRequests: spec.maxRequests,
+      maxMemory: spec.maxMemory,
+      clock: host.clock,
+      memoryUsage: () => host.memoryUsage(),
+      onLimit: (reason, detail) => {
+        this.#log.info(`asking to be recycled: ${detail}`);
+        this.#send({ rota: 1, type: "recycle", reason, detail });
+      },
+    });
+  }
+
+  async run(): Promise<void> {
+    const host = this.#host;
+    this.#teardown = [
+      this.#channel.onMessage((raw) => this.#onMessage(raw)),
+      this.#channel.onDisconnect(() => void this.#drain("the supervisor went away")),
+      host.onSignal("SIGTERM", () => void this.#drain("SIGTERM")),
+      host.onSignal("SIGINT", () => void this.#drain("SIGINT")),
+      // SIGHUP is for the supervisor (a terminal hang-up reaches the whole group).
+      host.onSignal("SIGHUP", () => {}),
+    ];
+
+    let app: App;
+    try {
+      const { module } = await host.importModule(this.#spec.app);
+      app = loadApp(module, this.#spec.app);
+    } catch (error) {
+      return this.#fatal(error);
+    }
+    if (this.#isDraining()) return;
+
+    const spec = this.#spec;
+    const gate = new InitGate<unknown>({
+      init: ({ signal, attempt }) => app.init?.({ signal, attempt, config: this.#config.view, worker: this.#info }),
+      clock: host.clock,
+      timeout: spec.initTimeout,
+      wait: spec.initWait,
+      onEvent: (event) => this.#reportInit(event),
+    });
+    this.#phase = { kind: "starting", app, gate };
+    const firstAttempt = gate.start();
+    if (spec.listen === "after-init") await firstAttempt;
+    if (this.#isDraining()) return;
+
+    const handlerEnv: HandlerEnv = {
+      app,
+      gate,
+      env: (state): Env => ({
+        state,
+        config: this.#config.view,
+        worker: this.#info,
+        waitUntil: (promise) => this.#pending.add(promise),
+      }),
+      draining: () => this.#isDraining(),
+      waitUntil: (promise) => this.#pending.add(promise),
+      log: this.#log,
+    };
+    let listener: Listener;
+    try {
+      listener = await host.listen({
+        hostname: spec.hostname,
+        port: spec.port,
+        fetch: (request) => {
+          this.#limits.countRequest();
+          return handleRequest(request, handlerEnv);
+        },
+      });
+    } catch (error) {
+      return this.#fatal(error);
+    }
+    if (this.#isDraining()) {
+      await listener.close();
+      return;
+    }
+    this.#phase = { kind: "serving", app, gate, listener };
+    this.#send({ rota: 1, type: "listening" });
+    this.#limits.watchMemory();
+  }
+
+  /** A method, not a property read, so that checks after an `await` are not narrowed away. */
+  #isDraining(): boolean {
+    return this.#phase.kind === "draining";
+  }
+
+  #send(message: WorkerMessage): void {
+    this.#channel.send(message);
+  }
+
+  #exit(code: number): void {
+    this.#teardown.forEach((remove) => remove());
+    this.#channel.exit(code);
+  }
+
+  #fatal(error: unknown): void {
+    const code = error instanceof RotaError ? error.code : "ERR_ROTA_APP_IMPORT";
+    this.#send({ rota: 1, type: "fatal", code, message: describeError(error) });
+    this.#exit(1);
+  }
+
+  #onMessage(raw: unknown): void {
+    const parsed = parseSupervisorMessage(raw);
+    if (!parsed.ok) {
+      this.#log.warn(`ignored a malformed message from the supervisor: ${parsed.reason}`);
+      return;
+    }
+    const message = parsed.message;
+    switch (message.type) {
+      case "drain":
+        return void this.#drain("asked by the supervisor");
+      case "config":
+        return this.#config.apply(message.version, message.value);
+      case "publish-result":
+        return this.#config.settle(message);
+    }
+  }
+
+  /** The app's `reload` for the current configuration, once init has succeeded. */
+  #runReload(): Promise<void> | undefined {
+    const phase = this.#phase;
+    if (phase.kind !== "starting" && phase.kind !== "serving") return undefined;
+    const state = phase.gate.state;
+    const reload = phase.app.reload;
+    if (state.kind !== "ready" || !reload) return undefined;
+    // Async, so that a hook that throws synchronously rejects like any other.
+    return (async () => await reload({ state: state.state, config: this.#config.view, worker: this.#info }))();
+  }
+
+  #reportInit(event: InitEvent): void {
+    const log = this.#log;
+    switch (event.type) {
+      case "attempt":
+        if (event.attempt > 1) log.info(`init attempt ${event.attempt}`);
+        return;
+      case "ready":
+        log.info(`init succeeded on attempt ${event.attempt} in ${Math.round(event.ms)}ms`);
+        return this.#send({ rota: 1, type: "init-ok", attempt: event.attempt });
+      case "failed": {
+        const code = (event.error as { code?: unknown })?.code;
+        const message = describeError(event.error);
+        log.error(`init attempt ${event.attempt} failed: ${message}`, {
+          retryInMs: event.retryInMs,
+          stack: event.error instanceof Error ? event.error.stack : undefined,
+        });
+        return this.#send({
+          rota: 1,
+          type: "init-failed",
+          attempt: event.attempt,
+          code: typeof code === "string" ? code : "ERR_ROTA_INIT_FAILED",
+          message,
+        });
+      }
+      case "hung":
+        log.error(`init attempt ${event.attempt} ignored its abort signal; asking to be replaced`);
+        return this.#send({ rota: 1, type: "init-hung", attempt: event.attempt });
+    }
+  }
+
+  async #drain(why: string): Promise<void> {
+    const phase = this.#phase;
+    if (phase.kind === "draining") return;
+    this.#phase = { kind: "draining" };
+    this.#limits.stop();
+    this.#log.info(`draining (${why})`);
+    if (phase.kind === "loading") return this.#exit(0);
+    phase.gate.close();
+    if (phase.kind === "serving") {
+      await drainServer(phase.listener, {
+        clock: this.#host.clock,
+        gracefulTimeout: this.#spec.gracefulTimeout,
+        pending: () => this.#pending.settled(),
+        log: this.#log,
+      });
+    }
+    const state = phase.gate.state;
+    try {
+      await phase.app.dispose?.({
+        state: state.kind === "ready" ? state.state : undefined,
+        config: this.#config.view,
+        worker: this.#info,
+      });
+    } catch (error) {
+      this.#log.error(`dispose threw: ${describeError(error)}`);
+    }
+    this.#exit(0);
+  }
+}

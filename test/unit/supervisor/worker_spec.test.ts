@@ -1,0 +1,21 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { resolveOptions } from "../../../runtime/options.ts";
+import { buildWorkerSpec, stagger } from "../../../runtime/supervisor/worker_spec.ts";
+
+test("stagger() spreads a limit over the slots, and 0 stays off", () => {
+  assert.deepEqual([0, 1, 2, 3].map((slot) => stagger(1000, 500, slot, 4)), [1000, 1125, 1250, 1375]);
+  assert.equal(stagger(0, 500, 3, 4), 0);
+});
+
+test("buildWorkerSpec() listens at once only when nobody else serves", () => {
+  const options = resolveOptions({ app: "file:///app.js", workers: 2, maxRequests: 100 }, {}, {
+    parallelism: 2,
+    isTerminal: false,
+  });
+  const first = buildWorkerSpec(options, { slot: 1, generation: 0 }, { version: 3, value: { a: 1 } }, false);
+  assert.equal(first.listen, "now");
+  assert.equal(first.maxRequests, 125);
+  assert.deepEqual(first.config, { version: 3, value: { a: 1 } });
+  assert.equal(buildWorkerSpec(options, { slot: 0, generation: 4 }, first.config, true).listen, "after-init");
+});

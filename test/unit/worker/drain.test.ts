@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { Listener } from "../../../runtime/host.ts";
+import { createLogger } from "../../../runtime/log.ts";
+import { DRAIN_SETTLE_MS, drainServer } from "../../../runtime/worker/drain.ts";
+import { FakeClock, flush } from "../../_fake_clock.ts";
+
+function listener(closes: Promise<void>) {
+  const calls: string[] = [];
+  const fake: Listener = {
+    stopAccepting: () => void calls.push("stopAccepting"),
+    close: () => {
+      calls.push("close");
+      return closes;
+    },
+    closeAll: () => void calls.push("closeAll"),
+  };
+  return { fake, calls };
+}
+
+test("drainServer() stops accepting, settles, then closes and waits for connections and pending work", async () => {
+  const clock = new FakeClock();
+  const { fake, calls } = listener(Promise.resolve());
+  let finishWork!: () => void;
+  const work = new Promise<void>((resolve) => (finishWork = resolve));
+  let result: boolean | undefined;
+  void drainServer(fake, {
+    clock,
+    gracefulTimeout: 5000,
+    pending: () => work,
+    log: createLogger({ name: "t", write: () => {} }),
+  }).then((r) => (result = r));
+  await flush();
+  assert.deepEqual(calls, ["stopAccepting"]);
+  await clock.advance(DRAIN_SETTLE_MS);
+  assert.deepEqual(calls, ["stopAccepting", "close"]);
+  assert.equal(result, undefined, "waits for pending work");
+  finishWork();
+  await flush();
+  assert.equal(result, true);
+});
+
+test("drainServer() cuts every connection once the graceful timeout passes", async () => {
+  const clock = new FakeClock();
+  const lines: string[] = [];
+  const { fake, calls } = listener(new Promise(() => {}));
+  let result: boolean | undefined;
+  void drainServer(fake, {
+    clock,
+    gracefulTimeout: 2000,
+    pending: () => Promise.resolve(),
+    log: createLogger({ name: "t", write: (line) => lines.push(line) }),
+  }).then((r) => (result = r));
+  await clock.advance(2000);
+  assert.equal(result, false);
+  assert.deepEqual(calls, ["stopAccepting", "close", "closeAll"]);
+  assert.match(lines.join("\n"), /graceful timeout of 2000ms passed/);
+});

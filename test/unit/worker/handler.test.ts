@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { App, Env } from "../../../runtime/app.ts";
+import { createLogger } from "../../../runtime/log.ts";
+import { type HandlerEnv, handleRequest } from "../../../runtime/worker/handler.ts";
+import { InitGate } from "../../../runtime/worker/init_gate.ts";
+import { FakeClock } from "../../_fake_clock.ts";
+
+function handlerEnv(app: App, init: () => unknown = () => ({ ok: true }), draining = false) {
+  const lines: string[] = [];
+  const clock = new FakeClock();
+  const gate = new InitGate<unknown>({ init, clock, wait: 100 });
+  const env: HandlerEnv = {
+    app,
+    gate,
+    env: (state) => ({ state } as unknown as Env),
+    draining: () => draining,
+    waitUntil: () => {},
+    log: createLogger({ name: "test", write: (line) => lines.push(line) }),
+  };
+  return { env, gate, clock, lines };
+}
+
+test("handleRequest() answers through the app once init succeeded, handing it the state", async () => {
+  const { env, gate } = handlerEnv({ fetch: (_r, e) => Response.json(e.state) });
+  await gate.start();
+  const response = await handleRequest(new Request("http://x/"), env);
+  assert.deepEqual([response.status, await response.json()], [200, { ok: true }]);
+});
+
+test("handleRequest() answers 503 with Retry-After, never the error text, while init fails", async () => {
+  const { env, gate } = handlerEnv({ fetch: () => new Response("app") }, () => {
+    throw new Error("password=SECRET rejected");
+  });
+  await gate.start();
+  const response = await handleRequest(new Request("http://x/"), env);
+  assert.equal(response.status, 503);
+  assert.match(response.headers.get("retry-after") ?? "", /^[1-9]\d*$/);
+  assert.equal(response.headers.get("cache-control"), "no-store");
+  const body = await response.text();
+  assert.doesNotMatch(body, /SECRET/);
+  assert.deepEqual(JSON.parse(body), { error: "unavailable", reason: "initialisation failed, retrying" });
+});
+
+test("handleRequest() answers 503 'initialising' when init outlasts the wait", async () => {
+  const { env, clock } = handlerEnv({ fetch: () => new Response("app") }, () => new Promise(() => {}));
+  const answering = handleRequest(new Request("http://x/"), env);
+  await clock.advance(100);
+  const response = await answering;
+  assert.equal(response.status, 503);
+  assert.deepEqual(await response.json(), { error: "unavailable", reason: "initialising" });
+});
+
+test("handleRequest() answers 500 and logs when fetch throws or returns something that is not a Response", async () => {
+  const cases: Array<[App["fetch"], RegExp]> = [
+    [() => {
+      throw new Error("boom");
+    }, /fetch threw: boom/],
+    [(() => "text") as unknown as App["fetch"], /fetch returned string, not a Response/],
+    [(() => undefined) as unknown as App["fetch"], /fetch returned undefined, not a Response/],
+  ];
+  for (const [fetch, logged] of cases) {
+    const { env, gate, lines } = handlerEnv({ fetch });
+    await gate.start();
+    const response = await handleRequest(new Request("http://x/path"), env);
+    assert.equal(response.status, 500);
+    assert.deepEqual(await response.json(), { error: "internal server error" });
+    assert.match(lines.join("\n"), logged);
+  }
+});
+
+test("handleRequest() adds Connection: close while draining, even to immutable responses", async () => {
+  for (const fetch of [() => new Response("hi"), () => Response.redirect("http://x/elsewhere", 302)]) {
+    const { env, gate } = handlerEnv({ fetch }, undefined, true);
+    await gate.start();
+    const response = await handleRequest(new Request("http://x/"), env);
+    assert.equal(response.headers.get("connection"), "close");
+  }
+});
+
+test("handleRequest() gives every request its own context props", async () => {
+  const seen: object[] = [];
+  const { env, gate } = handlerEnv({
+    fetch: (_r, _e, context) => {
+      seen.push(context.props);
+      return new Response("ok");
+    },
+  });
+  await gate.start();
+  await handleRequest(new Request("http://x/"), env);
+  await handleRequest(new Request("http://x/"), env);
+  assert.notEqual(seen[0], seen[1]);
+});
