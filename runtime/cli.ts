@@ -9,7 +9,7 @@
  */
 
 import { describeError, isUsageError, RotaError } from "./errors.ts";
-import type { Host } from "./host.ts";
+import type { SupervisorHost } from "./host.ts";
 import { OPTION_SPECS, type RawOptions, type ServeOptions } from "./options.ts";
 import { checkApp, type Server, startServer } from "./server.ts";
 import { VERSION } from "./version.ts";
@@ -106,7 +106,7 @@ export function helpText(): string {
  * const code = await runCli(host, ["serve", "app.ts", "--workers", "2"]);
  * ```
  */
-export async function runCli(host: Host, argv: readonly string[]): Promise<number> {
+export async function runCli(host: SupervisorHost, argv: readonly string[]): Promise<number> {
   let command: Command;
   try {
     command = parseArgs(argv);
@@ -135,30 +135,34 @@ export async function runCli(host: Host, argv: readonly string[]): Promise<numbe
   }
 }
 
-async function serveUntilStopped(host: Host, options: RawOptions): Promise<number> {
-  const starting = new AbortController();
+async function serveUntilStopped(host: SupervisorHost, options: RawOptions): Promise<number> {
+  // Signals are heard from the first moment: systemd or Kubernetes may stop a
+  // deployment while its setup migrates, and that stop must not be lost.
+  const stop = new AbortController();
+  const force = new AbortController();
   let server: Server | undefined;
   let stops = 0;
-  const stop = () => {
+  const onStop = (signal: string) => () => {
     stops++;
     if (stops > 1) {
+      force.abort();
       if (server) void server.forceClose();
-      else host.writeLog("rota: stopped while starting");
       return;
     }
+    stop.abort();
     if (server) void server.close();
-    else starting.abort();
+    else host.writeLog(`rota: stopping while starting (${signal}); a second signal forces`);
   };
   const teardown = [
-    host.onSignal("SIGTERM", stop),
-    host.onSignal("SIGINT", stop),
+    host.onSignal("SIGTERM", onStop("SIGTERM")),
+    host.onSignal("SIGINT", onStop("SIGINT")),
     host.onSignal("SIGHUP", () => server?.reload()),
   ];
   try {
-    server = await startServer(host, options, starting.signal);
+    server = await startServer(host, options, { stop: stop.signal, force: force.signal });
     return await server.closed;
   } catch (error) {
-    if (starting.signal.aborted) return stops > 1 ? EXIT.failure : EXIT.ok;
+    if (stop.signal.aborted) return force.signal.aborted ? EXIT.failure : EXIT.ok;
     host.writeLog(`rota: ${describeError(error)}`);
     return isUsageError(error) ? EXIT.usage : EXIT.failure;
   } finally {

@@ -65,6 +65,11 @@ export interface PublishResult {
 
 /** Worker → supervisor. */
 export type WorkerMessage =
+  /**
+   * The worker listens on the channel: the supervisor sends nothing before
+   * this, since a message that arrives before a process listens is lost.
+   */
+  | { rota: 1; type: "hello" }
   /** The worker's server accepts connections. */
   | { rota: 1; type: "listening" }
   /** An init attempt succeeded. */
@@ -105,6 +110,7 @@ type Kind = "string" | "number" | "boolean" | "json" | "array" | "object";
 type Shape = Record<string, Kind | `${Kind}?`>;
 
 const WORKER_MESSAGES: Record<WorkerMessage["type"], Shape> = {
+  "hello": {},
   "listening": {},
   "init-ok": { attempt: "number" },
   "init-failed": { attempt: "number", code: "string", message: "string" },

@@ -52,15 +52,52 @@ export async function checkApp(host: SupervisorHost, specifier: string): Promise
   return { url, hooks };
 }
 
+/** Signals that stop a rota while it starts. */
+export interface StartControl {
+  /**
+   * Stop starting: the stage in progress (an import, `setup`) finishes, no
+   * further stage begins, workers that exist drain, and the start rejects.
+   */
+  stop?: AbortSignal;
+  /** Stop now: kill every worker and reject at once, without waiting for the stage in progress. */
+  force?: AbortSignal;
+}
+
+function stoppedWhileStarting(): RotaError {
+  return new RotaError("ERR_ROTA_STARTUP_FAILED", "Stopped while starting");
+}
+
+/**
+ * Run one stage of the start: rejects at once when `force` aborts, and after
+ * the stage when `stop` has aborted meanwhile.
+ */
+async function stage<T>(work: () => T | Promise<T>, control: StartControl): Promise<T> {
+  const { stop, force } = control;
+  if (stop?.aborted || force?.aborted) throw stoppedWhileStarting();
+  let abandon: () => void = () => {};
+  const forced = new Promise<never>((_, reject) => {
+    abandon = () => reject(stoppedWhileStarting());
+    force?.addEventListener("abort", abandon, { once: true });
+  });
+  try {
+    const result = await Promise.race([Promise.resolve().then(work), forced]);
+    if (stop?.aborted || force?.aborted) throw stoppedWhileStarting();
+    return result;
+  } finally {
+    force?.removeEventListener("abort", abandon);
+  }
+}
+
 /**
  * Start a rota on `host`.
  *
- * @param host The runtime.
+ * @param host The runtime, supervisor side.
  * @param input Options; unset ones come from the environment, then the defaults.
- * @param signal Aborting it while the rota starts stops it again.
+ * @param control Signals that stop the rota while it starts.
  * @returns The running rota, once every slot has a worker that is ready or failing.
  * @throws {RangeError} For an invalid option.
- * @throws {RotaError} When the app cannot be loaded or a worker cannot serve.
+ * @throws {RotaError} When the app cannot be loaded or a worker cannot serve;
+ * `ERR_ROTA_STARTUP_FAILED` when stopped while starting.
  * @example
  * ```ts
  * const server = await startServer(host, { app: "./app.ts", workers: 2 });
@@ -70,7 +107,7 @@ export async function checkApp(host: SupervisorHost, specifier: string): Promise
 export async function startServer(
   host: SupervisorHost,
   input: RawOptions,
-  signal?: AbortSignal,
+  control: StartControl = {},
 ): Promise<Server> {
   const options = resolveOptions(input, host.env(), {
     parallelism: host.parallelism(),
@@ -82,30 +119,39 @@ export async function startServer(
     fields: options.logFormat === "json" ? { pid: host.pid() } : {},
     write: host.writeLog,
   });
-  const { url, module } = await host.importModule(options.app);
+  const { url, module } = await stage(() => host.importModule(options.app), control);
   const app = loadApp(module, options.app);
   const file = typeof options.config === "string" ? new ConfigFile(host, options.config) : undefined;
-  const initial = file ? await file.read() : options.config;
-  try {
-    await app.setup?.({ config: initial });
-  } catch (error) {
-    throw new RotaError("ERR_ROTA_HOOK", `setup failed: ${describeError(error)}`, { cause: error });
-  }
-  for (const warning of await host.prepare(options)) log.warn(warning);
+  const initial = file ? await stage(() => file.read(), control) : options.config;
+  await stage(async () => {
+    try {
+      await app.setup?.({ config: initial });
+    } catch (error) {
+      throw new RotaError("ERR_ROTA_HOOK", `setup failed: ${describeError(error)}`, { cause: error });
+    }
+  }, control);
+  for (const warning of await stage(() => host.prepare(options), control)) log.warn(warning);
   log.info(
     `starting ${options.workers} worker${options.workers === 1 ? "" : "s"} of ${options.app} on ${host.runtime}`,
   );
   const supervisor = new Supervisor(host, { options: { ...options, app: url }, log, config: { initial, file } });
-  const stop = () => void supervisor.close();
-  signal?.addEventListener("abort", stop, { once: true });
+  const { stop, force } = control;
+  const close = () => void supervisor.close();
+  const kill = () => void supervisor.forceClose();
+  stop?.addEventListener("abort", close, { once: true });
+  force?.addEventListener("abort", kill, { once: true });
   try {
+    if (stop?.aborted || force?.aborted) throw stoppedWhileStarting();
     await supervisor.start();
   } catch (error) {
     // Never leave workers behind: whatever went wrong, they are gone first.
+    if (force?.aborted) void supervisor.forceClose();
+    else void supervisor.close();
     await supervisor.closed;
     throw error;
   } finally {
-    signal?.removeEventListener("abort", stop);
+    stop?.removeEventListener("abort", close);
+    force?.removeEventListener("abort", kill);
   }
   return {
     closed: supervisor.closed,

@@ -186,6 +186,25 @@ export class Rota {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
   }
 
+  /**
+   * Wait for the process to exit by itself, at most `timeoutMs`; past that it
+   * is SIGKILLed and the wait fails, so that no test hangs on a stuck rota.
+   */
+  async ended(timeoutMs = 20000): Promise<Ended> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, fail) => {
+      timer = setTimeout(() => {
+        this.signal("SIGKILL");
+        fail(new Error(`rota did not exit within ${timeoutMs}ms; output:\n${this.log}`));
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([this.exited, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Stop gracefully and wait; SIGKILL after `timeoutMs`. */
   async stop(timeoutMs = 15000): Promise<Ended> {
     this.signal("SIGTERM");

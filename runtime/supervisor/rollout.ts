@@ -39,6 +39,8 @@ export class Rollout {
   #underWay = new Set<number>();
   #failures = new Map<number, number>();
   #waiting = new Map<number, TimerHandle>();
+  /** Slots asked for fresh code while their replacement was already under way: replaced once more after. */
+  #again = new Set<number>();
   #stopped = false;
 
   /** @param options Surge, clock, back-off, and how to start a replacement. */
@@ -56,13 +58,21 @@ export class Rollout {
   }
 
   /**
-   * Ask for a replacement of `slot`. A slot already queued, under way or
-   * backing off is not queued twice.
+   * Ask for a replacement of `slot`. A slot already queued, or backing off, is
+   * not queued twice. For a `reload` (fresh code) while the slot's replacement
+   * is already under way, that replacement may have loaded the old code, so
+   * the slot is replaced once more after it: reloads coalesce, never drop. A
+   * `recycle` while under way is the same request again and is dropped.
    *
    * @param slot The slot.
+   * @param why `reload` for fresh code, `recycle` for a worker that reached a limit.
    */
-  request(slot: number): void {
-    if (this.#stopped || this.#queue.includes(slot) || this.#underWay.has(slot) || this.#waiting.has(slot)) return;
+  request(slot: number, why: "reload" | "recycle" = "recycle"): void {
+    if (this.#stopped || this.#queue.includes(slot) || this.#waiting.has(slot)) return;
+    if (this.#underWay.has(slot)) {
+      if (why === "reload") this.#again.add(slot);
+      return;
+    }
     this.#queue.push(slot);
     this.pump();
   }
@@ -75,6 +85,7 @@ export class Rollout {
   promoted(slot: number): void {
     this.#underWay.delete(slot);
     this.#failures.delete(slot);
+    this.#requeueIfAskedAgain(slot);
     this.pump();
   }
 
@@ -86,6 +97,7 @@ export class Rollout {
    */
   adopted(slot: number): void {
     this.#underWay.delete(slot);
+    this.#requeueIfAskedAgain(slot);
     this.pump();
   }
 
@@ -97,6 +109,8 @@ export class Rollout {
    */
   failed(slot: number): { failures: number; wait: number } {
     this.#underWay.delete(slot);
+    // The retry spawns a fresh process, which loads the code as it is then.
+    this.#again.delete(slot);
     const failures = (this.#failures.get(slot) ?? 0) + 1;
     this.#failures.set(slot, failures);
     const wait = retryDelay(failures, this.#backoff);
@@ -121,8 +135,14 @@ export class Rollout {
    */
   cancel(slot: number): void {
     this.#queue = this.#queue.filter((queued) => queued !== slot);
+    this.#again.delete(slot);
     this.#clock.clearTimeout(this.#waiting.get(slot));
     this.#waiting.delete(slot);
+  }
+
+  #requeueIfAskedAgain(slot: number): void {
+    if (!this.#again.delete(slot) || this.#stopped || this.#queue.includes(slot)) return;
+    this.#queue.push(slot);
   }
 
   /** Start queued replacements while there is room. */
@@ -137,6 +157,7 @@ export class Rollout {
   stop(): void {
     this.#stopped = true;
     this.#queue = [];
+    this.#again.clear();
     for (const timer of this.#waiting.values()) this.#clock.clearTimeout(timer);
     this.#waiting.clear();
   }

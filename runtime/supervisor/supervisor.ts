@@ -239,7 +239,7 @@ export class Supervisor {
     await this.#config.refresh();
     if (this.#phase.kind !== "running") return;
     this.#log.info("rolling reload of every worker");
-    for (const slot of this.#slots) this.#rollout.request(slot.index);
+    for (const slot of this.#slots) this.#rollout.request(slot.index, "reload");
   }
 
   /**
@@ -400,6 +400,8 @@ export class Supervisor {
 
   #handle(worker: WorkerRecord, message: WorkerMessage): void {
     switch (message.type) {
+      case "hello":
+        return worker.greeted();
       case "listening":
         if (!this.#listeningAnnounced) {
           this.#listeningAnnounced = true;
@@ -446,24 +448,24 @@ export class Supervisor {
       slot: worker.slot,
       generation: worker.generation,
       pid: worker.child.pid,
-      send: (message) => worker.child.send(message),
+      send: (message) => worker.send(message),
     }));
   }
 
   #sendConfig(worker: WorkerRecord): void {
     const { version, value } = this.#config.current;
-    worker.child.send({ rota: 1, type: "config", version, value });
+    worker.send({ rota: 1, type: "config", version, value });
   }
 
   #publish(worker: WorkerRecord, id: number, value: unknown, ifVersion: number | undefined): void {
     this.#config.publish(value, ifVersion).then(
       ({ version, failed }) => {
         this.#log.info(`configuration version ${version} published by ${worker.name}`);
-        worker.child.send({ rota: 1, type: "publish-result", id, ok: true, version, failed: [...failed] });
+        worker.send({ rota: 1, type: "publish-result", id, ok: true, version, failed: [...failed] });
       },
       (error) => {
         const code = error instanceof RotaError ? error.code : "ERR_ROTA_CONFIG";
-        worker.child.send({ rota: 1, type: "publish-result", id, ok: false, code, message: describeError(error) });
+        worker.send({ rota: 1, type: "publish-result", id, ok: false, code, message: describeError(error) });
       },
     );
   }
@@ -585,7 +587,7 @@ export class Supervisor {
     const before = worker.state;
     this.#apply(worker, { type: "drain" });
     if (worker.state === before) return;
-    worker.child.send({ rota: 1, type: "drain" });
+    worker.send({ rota: 1, type: "drain" });
     worker.after(this.#options.gracefulTimeout + this.#killGrace, () => {
       this.#log.warn(`${worker.name} did not exit after draining; killing it`);
       worker.child.kill("SIGKILL");

@@ -17,6 +17,7 @@
 import type { TimerHandle } from "../clock.ts";
 import type { Clock } from "../clock.ts";
 import type { ProcessExit, WorkerProcess } from "../host.ts";
+import type { SupervisorMessage } from "../protocol.ts";
 
 /** Why a worker cannot serve at all (a bad module, the port in use), as it told the supervisor. */
 export interface Fatal {
@@ -127,6 +128,8 @@ export class WorkerRecord {
   #readyAt: number | undefined;
   #timers = new Set<TimerHandle>();
   #clock: Clock;
+  /** Messages held until the worker says hello; `undefined` once it has. */
+  #outbox: SupervisorMessage[] | undefined = [];
   /** The newest configuration version this worker is known to have. */
   configVersion: number;
 
@@ -179,6 +182,25 @@ export class WorkerRecord {
       this.#timers.clear();
     }
     return { from, to, firstReady };
+  }
+
+  /**
+   * Send a message, or hold it until the worker listens on its channel (a
+   * message that reaches a process before it listens is lost, and a `drain`
+   * lost that way left a worker serving until the kill timer).
+   *
+   * @param message The message.
+   */
+  send(message: SupervisorMessage): void {
+    if (this.#outbox) this.#outbox.push(message);
+    else this.child.send(message);
+  }
+
+  /** The worker listens on its channel: deliver what was held, in order. */
+  greeted(): void {
+    const held = this.#outbox;
+    this.#outbox = undefined;
+    for (const message of held ?? []) this.child.send(message);
   }
 
   /**

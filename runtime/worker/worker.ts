@@ -101,6 +101,7 @@ class WorkerLifecycle {
       // SIGHUP is for the supervisor (a terminal hang-up reaches the whole group).
       host.onSignal("SIGHUP", () => {}),
     ];
+    this.#send({ rota: 1, type: "hello" });
 
     let app: App;
     try {

@@ -26,6 +26,7 @@ import {
   TARGETS,
   waitFor,
 } from "../_harness.ts";
+import { signalsSuite } from "./signals.ts";
 
 /** Assert the process printed `pattern` as one clear line and no stack trace. */
 function assertOneClearLine(rota: Rota, pattern: RegExp): void {
@@ -529,6 +530,8 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
       assert.ok(steps.reloaded.pids.every((pid: number) => !steps.started.pids.includes(pid)), "every worker replaced");
       assert.equal(steps.closed.code, 0);
     });
+
+    signalsSuite(target);
 
     test("options come from environment variables too", async () => {
       const rota = await Rota.serve(target, "hello.js", [], { env: { ROTA_WORKERS: "1" } });

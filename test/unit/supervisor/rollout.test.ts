@@ -59,3 +59,19 @@ test("Rollout drops a request it cannot start, cancels a slot's back-off, and st
   r.request(2);
   assert.deepEqual(started, [1]);
 });
+
+test("Rollout replaces a slot once more when a reload is asked while its replacement is under way", () => {
+  const { rollout: r, started } = rollout(1);
+  r.request(0, "reload");
+  r.request(1, "reload");
+  r.request(0, "recycle");
+  r.request(0, "reload");
+  r.request(0, "reload");
+  assert.deepEqual(started, [0]);
+  r.promoted(0);
+  assert.deepEqual(started, [0, 1], "slot 1 was queued first");
+  r.promoted(1);
+  assert.deepEqual(started, [0, 1, 0], "slot 0 again, once, with code loaded after the second reload");
+  r.promoted(0);
+  assert.deepEqual(started, [0, 1, 0]);
+});

@@ -40,7 +40,7 @@ class FakeWorker implements WorkerProcess {
   }
 }
 
-function fakeHost() {
+function fakeHost(helloOnSpawn = true) {
   const clock = new FakeClock();
   const spawned: FakeWorker[] = [];
   const lines: string[] = [];
@@ -62,6 +62,8 @@ function fakeHost() {
     spawn(request: SpawnRequest) {
       const worker = new FakeWorker(1000 + spawned.length, request);
       spawned.push(worker);
+      // Said before spawn returns, as a fast runtime may: the supervisor must hold it until it knows the worker.
+      if (helloOnSpawn) worker.say({ type: "hello" });
       return worker;
     },
   } satisfies SupervisorHost;
@@ -301,4 +303,20 @@ test("Supervisor runs up to --max-surge replacements at once", async () => {
   assert.deepEqual(spawned.slice(3).map((w) => w.request.spec.slot), [0, 1, 2], "the third starts when one is done");
   assert.deepEqual(spawned[0].received, [], "slot 0's replacement is not ready yet");
   assert.deepEqual(spawned[1].received, [{ rota: 1, type: "drain" }]);
+});
+
+test("Supervisor holds every message to a worker until it says hello, then delivers them in order", async () => {
+  const fake = fakeHost(false);
+  const options = resolveOptions({ app: "file:///app.js", workers: 1 }, {}, { parallelism: 2, isTerminal: false });
+  const log = createLogger({ name: "supervisor", write: (line) => fake.lines.push(line) });
+  const supervisor = new Supervisor(fake.host, { options, log, tuning: { random: () => 0 } });
+  const starting = supervisor.start().catch((error) => error);
+  const [worker] = fake.spawned;
+  const closing = supervisor.close();
+  assert.equal((await starting).message, "Stopped while starting");
+  assert.deepEqual(worker.received, [], "the worker may not listen yet: the drain waits");
+  worker.say({ type: "hello" });
+  assert.deepEqual(worker.received, [{ rota: 1, type: "drain" }]);
+  worker.exit();
+  assert.equal(await closing, 0);
 });

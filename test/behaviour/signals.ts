@@ -1,0 +1,152 @@
+/**
+ * Signals and deploys at the worst moments: a stop during startup or during a
+ * rolling reload, a reload during a reload, and a message to a worker at every
+ * stage of its life (issue 11, items 1–3; issue 7, item 7).
+ */
+
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { alive, freePort, get, Rota, type Target, waitFor } from "../_harness.ts";
+
+function scratch(): string {
+  return mkdtempSync(join(tmpdir(), "rota-"));
+}
+
+/** The pids whose dispose ran, from the fixture's dispose log. */
+function disposed(file: string): number[] {
+  try {
+    return readFileSync(file, "utf8").trim().split("\n").filter(Boolean).map(Number).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Start `rota serve staged.js` on a free port without waiting for anything. */
+async function startStaged(target: Target, args: string[], env: Record<string, string>): Promise<Rota> {
+  const port = await freePort();
+  return Rota.run(target, ["serve", "staged.js", "--port", String(port), "--hostname", "127.0.0.1", ...args], {
+    env,
+    port,
+  });
+}
+
+/**
+ * Register the tests for one target.
+ *
+ * @param target The runtime.
+ */
+export function signalsSuite(target: Target): void {
+  describe("signals and deploys at the worst moment", () => {
+    test("a SIGTERM while setup runs stops rota before any worker starts, with exit code 0", async () => {
+      const rota = await startStaged(target, ["--workers", "2"], { ROTA_TEST_SETUP_MS: "3000" });
+      await rota.waitForLog(/fixture: setup started/);
+      rota.signal("SIGTERM");
+      assert.deepEqual(await rota.ended(), { code: 0, signal: null });
+      assert.doesNotMatch(rota.log, /started worker/, "no worker was started after the SIGTERM");
+      assert.doesNotMatch(rota.log, /^\s+at /m, "no stack trace");
+    });
+
+    test("a second SIGINT while setup runs forces: exit code 1 without waiting for setup", async () => {
+      const rota = await startStaged(target, ["--workers", "1"], { ROTA_TEST_SETUP_MS: "30000" });
+      await rota.waitForLog(/fixture: setup started/);
+      rota.signal("SIGINT");
+      await rota.waitForLog(/stopping|stopped/i);
+      rota.signal("SIGINT");
+      assert.deepEqual(await rota.ended(), { code: 1, signal: null });
+      assert.doesNotMatch(rota.log, /fixture: setup finished/);
+    });
+
+    test("a SIGTERM while the first workers initialise drains them, runs dispose, and exits 0", async () => {
+      const dir = scratch();
+      const log = join(dir, "dispose.log");
+      const rota = await startStaged(target, ["--workers", "2"], {
+        ROTA_TEST_INIT_MS: "2000",
+        ROTA_TEST_DISPOSE_LOG: log,
+      });
+      await waitFor("both workers in init", () => (rota.log.match(/fixture: init started/g) ?? []).length >= 2);
+      rota.signal("SIGTERM");
+      assert.deepEqual(await rota.ended(), { code: 0, signal: null });
+      assert.deepEqual(disposed(log), rota.workerPids().sort(), "dispose ran in every worker");
+      assert.doesNotMatch(rota.log, /did not exit after draining; killing it/);
+    });
+
+    // The drain that a stop sends reaches a worker at every stage of its life.
+    const stages: Array<[string, Record<string, string>, RegExp]> = [
+      ["just spawned", {}, /started worker 0\.1/],
+      ["importing the app", { ROTA_TEST_IMPORT_MS: "1500" }, /started worker 0\.1/],
+      [
+        "running its first init",
+        { ROTA_TEST_INIT_MS: "1500" },
+        /fixture: init started pid=\d+ attempt=1[^]*fixture: init started/,
+      ],
+    ];
+    for (const [stage, env, moment] of stages) {
+      test(`a stop during a rolling reload drains the replacement ${stage} and runs every dispose`, async () => {
+        const dir = scratch();
+        const log = join(dir, "dispose.log");
+        const rota = await startStaged(target, ["--workers", "1", "--graceful-timeout", "2s"], {
+          ...env,
+          ROTA_TEST_DISPOSE_LOG: log,
+        });
+        await rota.waitForLog(/workers? ready/, 30000);
+        rota.signal("SIGHUP");
+        await rota.waitForLog(moment);
+        rota.signal("SIGINT");
+        assert.deepEqual(await rota.ended(), { code: 0, signal: null });
+        assert.doesNotMatch(rota.log, /did not exit after draining; killing it/);
+        const pids = rota.workerPids();
+        assert.equal(pids.length, 2, "the old worker and its replacement");
+        await waitFor("every worker to be gone", () => pids.every((pid) => !alive(pid)), 5000);
+        const imported = (pid: number) => new RegExp(`fixture: imported pid=${pid}`).test(rota.log);
+        // A worker stopped before its app was imported has nothing to dispose.
+        assert.deepEqual(
+          disposed(log),
+          pids.filter(imported).sort(),
+          "dispose ran in every worker that loaded the app",
+        );
+      });
+    }
+
+    test("a SIGHUP during a replacement is not dropped: every slot ends up running code loaded after it", async () => {
+      const dir = scratch();
+      const versionFile = join(dir, "version");
+      writeFileSync(versionFile, "v1");
+      const rota = await startStaged(target, ["--workers", "2"], {
+        ROTA_TEST_VERSION_FILE: versionFile,
+        ROTA_TEST_INIT_MS: "1000",
+      });
+      await rota.waitForLog(/2 of 2 workers ready/, 30000);
+      writeFileSync(versionFile, "v2");
+      rota.signal("SIGHUP");
+      // Slot 0's replacement has loaded v2 and is still in its init when v3 is deployed.
+      const [, replacement] = await rota.waitForLog(/started worker 0\.1 \(pid=(\d+)/);
+      await rota.waitForLog(new RegExp(`fixture: imported pid=${replacement} version=v2`));
+      writeFileSync(versionFile, "v3");
+      rota.signal("SIGHUP");
+      // Which code each live worker loaded, read off the log: the shared port's spread of new
+      // connections over workers is too uneven to find every worker by asking it.
+      const liveVersions = () => {
+        const exited = new Set([...rota.log.matchAll(/\(pid (\d+)\) exited/g)].map((m) => m[1]));
+        const loaded = new Map(
+          [...rota.log.matchAll(/fixture: imported pid=(\d+) version=(\w+)/g)].map((m) => [m[1], m[2]]),
+        );
+        const live = rota.workerPids().map(String).filter((pid) => !exited.has(pid));
+        return live.map((pid) => loaded.get(pid) ?? "loading");
+      };
+      await waitFor(
+        "every slot to run v3 and nothing else to be left",
+        () => {
+          const versions = liveVersions();
+          return versions.length === 2 && versions.every((v) => v === "v3");
+        },
+        40000,
+        100,
+      );
+      assert.equal(JSON.parse((await get(rota.url)).body).version, "v3");
+      assert.equal((await rota.stop()).code, 0);
+    });
+  });
+}
