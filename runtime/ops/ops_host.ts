@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { ControlRequest, ControlResponse, defaultControlPath } from "./control.ts";
+import type { ControlRequest, ControlResponse } from "./control.ts";
 
 /** A server that can be closed. */
 export interface Closable {
@@ -60,6 +60,6 @@ export interface OpsHost {
    * @throws {RotaError} `ERR_ROTA_NOTIFY` when the state cannot be delivered.
    */
   notify(state: string): Promise<void>;
-  /** This process's user id, for {@linkcode defaultControlPath}; 0 where the runtime has none. */
+  /** This process's user id, for the default control socket path (`defaultControlPath`); 0 where the runtime has none. */
   uid(): number;
 }
