@@ -1,14 +1,11 @@
 /**
  * Headless Chromium for the status page tests: Debian's `chromium` package,
- * installed with apt-get the first time a test needs it (the machine's user
- * is root; elsewhere the error says what to install), driven by
+ * installed the first time a test needs it, driven by
  * playwright-core, which downloads no browser of its own.
  */
 
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import process from "node:process";
 import { type Browser, chromium } from "playwright-core";
+import { ensureDebianPackage } from "./_apt.ts";
 
 /** Where Debian puts it. */
 export const CHROMIUM = "/usr/bin/chromium";
@@ -25,30 +22,12 @@ const ARGS = [
 ];
 
 /**
- * Make sure `/usr/bin/chromium` exists, installing Debian's package when it
- * does not and this process may (root with apt-get).
+ * Make sure `/usr/bin/chromium` exists (Debian's package, installed when missing).
  *
- * @throws {Error} With the command to run, when it cannot install it.
+ * @returns Its path.
  */
 export function ensureChromium(): string {
-  if (existsSync(CHROMIUM)) return CHROMIUM;
-  const root = process.getuid?.() === 0;
-  if (!root || !existsSync("/usr/bin/apt-get")) {
-    throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium)`);
-  }
-  console.log(`# installing Debian's chromium package for the status page test (once per machine)`);
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  const run = (args: string[]) =>
-    spawnSync("apt-get", args, { env, stdio: ["ignore", "ignore", "pipe"], timeout: 600_000 });
-  let install = run(["install", "-y", "-qq", "chromium"]);
-  if (install.status !== 0) {
-    run(["update", "-qq"]);
-    install = run(["install", "-y", "-qq", "chromium"]);
-  }
-  if (install.status !== 0 || !existsSync(CHROMIUM)) {
-    throw new Error(`apt-get install chromium failed: ${String(install.stderr).trim().split("\n").pop()}`);
-  }
-  return CHROMIUM;
+  return ensureDebianPackage(CHROMIUM, "chromium");
 }
 
 /** Launch headless Chromium. */

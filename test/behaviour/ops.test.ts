@@ -8,8 +8,9 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { callControl } from "../../adapters/_node/control.ts";
+import { ensureDebianPackage } from "../_apt.ts";
 import { FIXTURES, get } from "../_harness.ts";
 import { killProbes, LineProcess, SCRIPT_RUNTIMES } from "../_probe.ts";
 
@@ -42,6 +43,8 @@ function datagrams(listener: LineProcess): Array<{ data: string; pid: number; fd
 }
 
 after(killProbes);
+// The notify tests need systemd's own sender and a datagram listener (python3, which the machine has).
+before(() => void ensureDebianPackage("/usr/bin/systemd-notify", "systemd"));
 
 for (const runtime of SCRIPT_RUNTIMES) {
   describe(`the operations host on ${runtime.name}`, { timeout: 120_000 }, () => {
