@@ -48,6 +48,9 @@ export interface LoggerOptions {
   date?: () => Date;
 }
 
+/** Keys a line's fields cannot replace. */
+const FIXED = new Set(["time", "level", "event", "name", "msg"]);
+
 /** The event of a line whose caller named none. */
 export const DEFAULT_EVENT = "log";
 
@@ -116,8 +119,12 @@ export function createLogger(options: LoggerOptions): Logger {
     const time = date();
     if (format === "json") {
       const record: Record<string, unknown> = { time: time.toISOString(), level, event, slot, pid, name, msg: message };
-      for (const [key, value] of Object.entries({ ...fields, ...rest })) {
+      for (const [key, value] of Object.entries(fields)) {
         if (!(key in record) && value !== undefined) record[key] = jsonValue(value);
+      }
+      // A line's own fields win over the context, as they always have (`{ pid: child.pid }`).
+      for (const [key, value] of Object.entries(rest)) {
+        if (!FIXED.has(key) && value !== undefined) record[key] = jsonValue(value);
       }
       write(JSON.stringify(record));
       return;

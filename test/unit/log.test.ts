@@ -27,6 +27,15 @@ test("a JSON line carries time, level, event, slot, pid, name, message and field
   });
 });
 
+test("a line's own pid field wins over the context, as existing call sites expect", () => {
+  const { log, lines } = capture({ format: "json", name: "supervisor", pid: 1 });
+  log.info("started worker 0.0", { pid: 9, role: "active", msg: "ignored", time: "ignored" });
+  const record = JSON.parse(lines[0]);
+  assert.equal(record.pid, 9);
+  assert.equal(record.msg, "started worker 0.0");
+  assert.equal(record.time, "2026-11-25T12:34:56.789Z");
+});
+
 test("a line with no event gets the default one, and the supervisor's slot is null", () => {
   const { log, lines } = capture({ format: "json", name: "supervisor", pid: 7 });
   log.warn("something odd");
