@@ -131,3 +131,38 @@ export function defaultControlPath(context: ControlPathContext): string {
   if (runtimeDir && runtimeDir.startsWith("/")) return `${runtimeDir.replace(/\/+$/, "")}/rota/${context.port}.sock`;
   return `/tmp/rota-${context.uid}/${context.port}.sock`;
 }
+
+/** What a control handler acts on (the supervisor, in phase 2). */
+export interface ControlActions {
+  /** The rota now. */
+  snapshot(): RotaSnapshot;
+  /** Replace every worker; resolves when the reload is done. */
+  reload(): Promise<void>;
+  /** Begin a graceful shutdown; the answer goes out before the socket closes. */
+  stop(): void;
+}
+
+/**
+ * Answer control requests from a set of actions.
+ *
+ * @param actions Snapshot, reload and stop.
+ * @returns A handler for `OpsHost.listenControl`.
+ * @example
+ * ```ts
+ * await ops.listenControl(path, createControlHandler({ snapshot, reload: () => server.reload(), stop: () => void server.close() }));
+ * ```
+ */
+export function createControlHandler(actions: ControlActions): (request: ControlRequest) => Promise<ControlResponse> {
+  return async (request) => {
+    switch (request.command) {
+      case "status":
+        return { ok: true, command: "status", snapshot: actions.snapshot() };
+      case "reload":
+        await actions.reload();
+        return { ok: true, command: "reload" };
+      case "stop":
+        actions.stop();
+        return { ok: true, command: "stop" };
+    }
+  };
+}

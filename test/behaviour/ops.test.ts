@@ -9,6 +9,7 @@ import { chmodSync, mkdirSync, mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { callControl } from "../../adapters/_node/control.ts";
 import { ensureDebianPackage } from "../_apt.ts";
 import { FIXTURES, get } from "../_harness.ts";
@@ -48,15 +49,22 @@ before(() => void ensureDebianPackage("/usr/bin/systemd-notify", "systemd"));
 
 for (const runtime of SCRIPT_RUNTIMES) {
   describe(`the operations host on ${runtime.name}`, { timeout: 120_000 }, () => {
-    test("the admin listener serves fetch on loopback and turns a throw into a 500", async () => {
+    test("the admin listener serves fetch on loopback, metrics a parser reads, and turns a throw into a 500", async () => {
       const dir = scratch();
       const server = await probe(runtime, ["serve", join(dir, "c.sock")]);
       try {
         const { port, runtime: reported } = await server.step("listening") as { port: number; runtime: string };
         assert.equal(reported, runtime.name.startsWith("node") ? "node" : runtime.name);
-        const answer = await get(`http://127.0.0.1:${port}/metrics`);
+        const answer = await get(`http://127.0.0.1:${port}/echo`);
         assert.equal(answer.status, 200);
-        assert.deepEqual(JSON.parse(answer.body), { runtime: reported, method: "GET", path: "/metrics" });
+        assert.deepEqual(JSON.parse(answer.body), { runtime: reported, method: "GET", path: "/echo" });
+        const scrape = await get(`http://127.0.0.1:${port}/metrics`);
+        assert.equal(scrape.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+        const families = parsePrometheusTextFormat(scrape.body);
+        const info = families.find((f) => f.name === "rota_info")!.metrics[0];
+        assert.equal(info.labels?.runtime, reported);
+        assert.equal((await get(`http://127.0.0.1:${port}/_rota/ready`)).status, 200);
+        assert.match((await get(`http://127.0.0.1:${port}/`)).body, /<!doctype html>/);
         assert.equal((await get(`http://127.0.0.1:${port}/boom`)).status, 500);
       } finally {
         server.kill("SIGKILL");

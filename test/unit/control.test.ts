@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
+  createControlHandler,
   defaultControlPath,
   encodeControl,
   parseControlRequest,
@@ -46,4 +47,24 @@ test("defaultControlPath() uses XDG_RUNTIME_DIR when set, else a per-user direct
   );
   assert.equal(defaultControlPath({ env: {}, uid: 1000, port: 8080 }), "/tmp/rota-1000/8080.sock");
   assert.equal(defaultControlPath({ env: { XDG_RUNTIME_DIR: "relative" }, uid: 0, port: 1 }), "/tmp/rota-0/1.sock");
+});
+
+test("createControlHandler() answers status from the snapshot, waits for reload, and starts stop", async () => {
+  const calls: string[] = [];
+  let finishReload!: () => void;
+  const handle = createControlHandler({
+    snapshot: () => snapshot({ configVersion: 9 }),
+    reload: () => new Promise<void>((resolve) => (calls.push("reload"), (finishReload = resolve))),
+    stop: () => void calls.push("stop"),
+  });
+  const status = await handle({ command: "status" });
+  assert.ok(status.ok && status.command === "status" && status.snapshot.configVersion === 9);
+  let reloaded = false;
+  const reload = handle({ command: "reload" }).then((answer) => ((reloaded = true), answer));
+  await Promise.resolve();
+  assert.equal(reloaded, false, "the answer waits for the reload");
+  finishReload();
+  assert.deepEqual(await reload, { ok: true, command: "reload" });
+  assert.deepEqual(await handle({ command: "stop" }), { ok: true, command: "stop" });
+  assert.deepEqual(calls, ["reload", "stop"]);
 });
