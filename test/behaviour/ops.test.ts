@@ -12,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { callControl } from "../../adapters/_node/control.ts";
 import { ensureDebianPackage } from "../_apt.ts";
-import { FIXTURES, get } from "../_harness.ts";
+import { FIXTURES, get, ROOT } from "../_harness.ts";
 import { killProbes, LineProcess, SCRIPT_RUNTIMES } from "../_probe.ts";
 
 const PROBE = join(FIXTURES, "ops_probe.ts");
@@ -187,6 +187,35 @@ for (const runtime of SCRIPT_RUNTIMES) {
     });
   });
 }
+
+test("Deno with --unstable-net notifies from its own pid, with no helper process", async () => {
+  const address = join(scratch(), "notify");
+  const listener = await notifyListener(address);
+  try {
+    const deno = join(ROOT, "node_modules", ".bin", "deno");
+    const sender = new LineProcess([
+      deno,
+      "run",
+      "-A",
+      "--unstable-net",
+      PROBE,
+      "notify",
+      "READY=1\\nSTATUS=ok",
+      "WATCHDOG=1",
+    ], {
+      env: { NOTIFY_SOCKET: address, PATH: scratch() },
+    });
+    assert.deepEqual(await sender.exited, { code: 0, signal: null }, sender.stderr);
+    assert.equal(sender.lines.filter((line) => line.step === "notified").length, 2, JSON.stringify(sender.lines));
+    assert.deepEqual(datagrams(listener), [
+      { data: "READY=1\nSTATUS=ok", pid: sender.child.pid, fds: 0 },
+      { data: "WATCHDOG=1", pid: sender.child.pid, fds: 0 },
+    ], "no barrier: the sender is rota itself, still alive when systemd reads it");
+  } finally {
+    listener.kill();
+    await listener.exited;
+  }
+});
 
 test("callControl() says plainly when no rota listens at the path", async () => {
   await assert.rejects(
