@@ -20,7 +20,9 @@ export type RotaErrorCode =
   | "ERR_ROTA_PERMISSION"
   | "ERR_ROTA_HOOK"
   | "ERR_ROTA_CONFIG"
-  | "ERR_ROTA_CONFIG_CONFLICT";
+  | "ERR_ROTA_CONFIG_CONFLICT"
+  | "ERR_ROTA_CONTROL"
+  | "ERR_ROTA_NOTIFY";
 
 /**
  * An error with a stable `code`.
