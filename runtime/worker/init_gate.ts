@@ -1,15 +1,24 @@
 /**
  * The init gate: the init-hook contract of rota, in one place.
  *
- * A worker starts the gate as it starts (`start()`), so initialisation does not
- * wait for the first request. Requests pass through `acquire()`:
+ * A worker starts the gate as it starts (`start()`), so initialisation does
+ * not wait for the first request. Requests pass through `acquire()`:
  *
- * - while an attempt runs, they wait for it, at most `wait` milliseconds;
- * - after a failure, the first request that arrives `retryInterval` or more
- *   after the failed attempt runs `init` again, and every request arriving
- *   meanwhile shares that attempt (single flight, as `Lazy` does);
- * - a background retry with exponential back-off and jitter runs too, so a
- *   worker recovers with no traffic at all.
+ * - while an attempt runs, they wait for it, at most `wait` milliseconds, and
+ *   every request arriving meanwhile shares that one attempt (single flight,
+ *   as `Lazy` does in `@std/async`);
+ * - after a failure, the next attempt starts as soon as it is allowed to,
+ *   triggered by a request or, with no traffic, by the gate itself.
+ *
+ * **The retry rule limits how often an attempt may start, not how soon after
+ * a failure.** Attempt n+1 may start {@linkcode retrySpacing} after attempt n
+ * *started*: one second for the first three failures in a row, then doubling
+ * with each further failure up to `maxRetryInterval`. An init that takes one
+ * second and fails is therefore retried at once, back to back, as mod_wsgi
+ * retries by restarting its process, while an init that fails in a
+ * millisecond runs at most once a second, and less and less often while it
+ * keeps failing: a database that is down is not hammered. Attempts never run
+ * side by side.
  *
  * Each attempt's signal aborts after `timeout`. An attempt that ignores it and
  * is still unsettled `hangGrace` later is reported as hung: the worker cannot
@@ -18,7 +27,6 @@
  * @module
  */
 
-import { exponentialBackoff, type RetryOptions } from "../_async.ts";
 import { type Clock, systemClock, type TimerHandle } from "../clock.ts";
 import { RotaError } from "../errors.ts";
 
@@ -26,11 +34,39 @@ import { RotaError } from "../errors.ts";
 export type InitEvent =
   | { type: "attempt"; attempt: number }
   | { type: "ready"; attempt: number; ms: number }
-  | { type: "failed"; attempt: number; error: unknown; retryInMs: number }
+  | { type: "failed"; attempt: number; error: unknown; ms: number; nextAttemptInMs: number }
   | { type: "hung"; attempt: number };
 
+/** The spacing of attempts, for {@linkcode retrySpacing}. */
+export interface RetrySpacingOptions {
+  /** Milliseconds between the starts of two attempts, at first. @default {1000} */
+  retryInterval?: number;
+  /** Failures in a row before the interval starts to double. @default {3} */
+  steadyRetries?: number;
+  /** The longest interval between the starts of two attempts. @default {30000} */
+  maxRetryInterval?: number;
+}
+
+/**
+ * How long after an attempt *started* the next one may start, once `failures`
+ * attempts in a row have failed.
+ *
+ * @param failures Failures in a row, at least 1.
+ * @param options The spacing.
+ * @returns Milliseconds.
+ * @example
+ * ```ts
+ * [1, 2, 3, 4, 5, 6].map((f) => retrySpacing(f)); // [1000, 1000, 1000, 2000, 4000, 8000]
+ * ```
+ */
+export function retrySpacing(failures: number, options: RetrySpacingOptions = {}): number {
+  const { retryInterval = 1000, steadyRetries = 3, maxRetryInterval = 30000 } = options;
+  const doublings = Math.max(0, failures - steadyRetries);
+  return Math.min(maxRetryInterval, retryInterval * 2 ** Math.min(doublings, 30));
+}
+
 /** Options for {@linkcode InitGate}. */
-export interface InitGateOptions<S> {
+export interface InitGateOptions<S> extends RetrySpacingOptions {
   /** The initialisation; its result is handed to requests. */
   init: (context: { signal: AbortSignal; attempt: number }) => S | Promise<S>;
   /** Source of time. @default {systemClock} */
@@ -39,10 +75,12 @@ export interface InitGateOptions<S> {
   timeout?: number;
   /** Milliseconds a request waits for a running attempt before it gets 503. @default {10000} */
   wait?: number;
-  /** Milliseconds after a failed attempt before a request may start another. @default {1000} */
-  retryInterval?: number;
-  /** Background retry back-off. @default {{ minTimeout: 1000, maxTimeout: 60000, multiplier: 2, jitter: 0.5 }} */
-  backoff?: RetryOptions;
+  /**
+   * Share of the spacing added at random to a retry the gate starts by itself
+   * (never to one a request starts), so that workers that failed together do
+   * not retry together. @default {0.1}
+   */
+  jitter?: number;
   /** Milliseconds after `timeout` before an unsettled attempt counts as hung. @default {5000} */
   hangGrace?: number;
   /** Source of randomness for jitter. @default {Math.random} */
@@ -60,7 +98,7 @@ export type InitGateState<S> =
     kind: "failed";
     attempt: number;
     error: unknown;
-    /** When a request may start the next attempt (clock time). */
+    /** When the next attempt may start (clock time). */
     nextAttemptAt: number;
   }
   | { kind: "closed" };
@@ -92,7 +130,7 @@ export class InitUnavailableError extends RotaError {
 }
 
 /**
- * Single-flight initialisation with retry on request and in the background.
+ * Single-flight initialisation, retried on request and in the background.
  *
  * @typeParam S What `init` returns.
  * @example
@@ -107,8 +145,8 @@ export class InitGate<S> {
   #clock: Clock;
   #timeout: number;
   #wait: number;
-  #retryInterval: number;
-  #backoff: RetryOptions;
+  #spacing: RetrySpacingOptions;
+  #jitter: number;
   #hangGrace: number;
   #random: () => number;
   #onEvent: (event: InitEvent) => void;
@@ -128,7 +166,9 @@ export class InitGate<S> {
       timeout = 30000,
       wait = 10000,
       retryInterval = 1000,
-      backoff = { minTimeout: 1000, maxTimeout: 60000, multiplier: 2, jitter: 0.5 },
+      steadyRetries = 3,
+      maxRetryInterval = 30000,
+      jitter = 0.1,
       hangGrace = 5000,
       random = Math.random,
       onEvent = () => {},
@@ -137,8 +177,8 @@ export class InitGate<S> {
     this.#clock = clock;
     this.#timeout = timeout;
     this.#wait = wait;
-    this.#retryInterval = retryInterval;
-    this.#backoff = backoff;
+    this.#spacing = { retryInterval, steadyRetries, maxRetryInterval };
+    this.#jitter = jitter;
     this.#hangGrace = hangGrace;
     this.#random = random;
     this.#onEvent = onEvent;
@@ -182,22 +222,12 @@ export class InitGate<S> {
       case "idle":
         return this.#waitFor(this.#attempt(), signal);
       case "failed": {
-        const now = this.#clock.now();
-        if (now >= state.nextAttemptAt && !this.#unsettled) {
-          return this.#waitFor(this.#attempt(), signal);
-        }
-        return Promise.reject(
-          new InitUnavailableError(
-            "ERR_ROTA_INIT_FAILED",
-            seconds(state.nextAttemptAt - now),
-            { cause: state.error },
-          ),
-        );
+        if (this.#mayStart()) return this.#waitFor(this.#attempt(), signal);
+        const error = new InitUnavailableError("ERR_ROTA_INIT_FAILED", this.#retryAfter(), { cause: state.error });
+        return Promise.reject(error);
       }
       case "closed":
-        return Promise.reject(
-          new InitUnavailableError("ERR_ROTA_INIT_PENDING", 1),
-        );
+        return Promise.reject(new InitUnavailableError("ERR_ROTA_INIT_PENDING", 1));
     }
   }
 
@@ -208,6 +238,19 @@ export class InitGate<S> {
     if (this.#state.kind !== "ready") this.#state = { kind: "closed" };
   }
 
+  /** Whether a failed gate may start its next attempt now. */
+  #mayStart(): boolean {
+    const state = this.#state;
+    return state.kind === "failed" && this.#clock.now() >= state.nextAttemptAt && !this.#unsettled;
+  }
+
+  /** Seconds until the next attempt may start, for `Retry-After`. */
+  #retryAfter(): number {
+    const state = this.#state;
+    const until = state.kind === "failed" ? state.nextAttemptAt - this.#clock.now() : 0;
+    return seconds(until);
+  }
+
   #attempt(): Promise<S> {
     this.#clock.clearTimeout(this.#retryTimer);
     const attempt = ++this.#attempts;
@@ -216,10 +259,7 @@ export class InitGate<S> {
     const signal = AbortSignal.any([timeout.signal, this.#stop.signal]);
     const deadline = this.#clock.setTimeout(() => {
       timeout.abort(
-        new RotaError(
-          "ERR_ROTA_INIT_TIMEOUT",
-          `init attempt ${attempt} did not finish within ${this.#timeout}ms`,
-        ),
+        new RotaError("ERR_ROTA_INIT_TIMEOUT", `init attempt ${attempt} did not finish within ${this.#timeout}ms`),
       );
     }, this.#timeout);
     this.#onEvent({ type: "attempt", attempt });
@@ -245,22 +285,40 @@ export class InitGate<S> {
       (error) => {
         if (this.#state.kind === "closed" || this.#stop.signal.aborted) return;
         this.#failures++;
-        const retryIn = Math.max(
-          this.#retryInterval,
-          exponentialBackoff(this.#failures - 1, this.#backoff, this.#random),
-        );
-        this.#state = {
-          kind: "failed",
+        const now = this.#clock.now();
+        const nextAttemptAt = started + retrySpacing(this.#failures, this.#spacing);
+        this.#state = { kind: "failed", attempt, error, nextAttemptAt };
+        this.#onEvent({
+          type: "failed",
           attempt,
           error,
-          nextAttemptAt: this.#clock.now() + this.#retryInterval,
-        };
-        this.#onEvent({ type: "failed", attempt, error, retryInMs: retryIn });
+          ms: now - started,
+          nextAttemptInMs: Math.max(0, nextAttemptAt - now),
+        });
         this.#watchUnsettled(settled, attempt);
-        this.#retryTimer = this.#clock.setTimeout(() => this.#retryInBackground(), retryIn);
+        this.#scheduleRetry();
       },
     );
     return promise;
+  }
+
+  /**
+   * With no traffic, start the next attempt when it may start, plus a little
+   * jitter; while an attempt that passed its deadline is still unsettled, look
+   * again every `retryInterval`.
+   */
+  #scheduleRetry(delay?: number): void {
+    const state = this.#state;
+    if (state.kind !== "failed") return;
+    const spacing = retrySpacing(this.#failures, this.#spacing);
+    const wait = delay ??
+      Math.max(0, state.nextAttemptAt - this.#clock.now()) + Math.round(spacing * this.#jitter * this.#random());
+    this.#retryTimer = this.#clock.setTimeout(() => {
+      if (this.#state.kind !== "failed") return;
+      // Never run two inits at once.
+      if (this.#unsettled) return this.#scheduleRetry(this.#spacing.retryInterval);
+      this.#attempt().catch(() => {});
+    }, wait);
   }
 
   #watchUnsettled(settled: Promise<boolean>, attempt: number): void {
@@ -279,19 +337,6 @@ export class InitGate<S> {
       }, this.#hangGrace);
       watched.then(() => this.#clock.clearTimeout(timer));
     });
-  }
-
-  #retryInBackground(): void {
-    if (this.#state.kind !== "failed") return;
-    if (this.#unsettled) {
-      // The previous attempt still runs past its deadline: never run two inits at once.
-      this.#retryTimer = this.#clock.setTimeout(
-        () => this.#retryInBackground(),
-        this.#retryInterval,
-      );
-      return;
-    }
-    this.#attempt().catch(() => {});
   }
 
   #waitFor(promise: Promise<S>, signal?: AbortSignal): Promise<S> {
@@ -316,13 +361,7 @@ export class InitGate<S> {
         },
         (error) => {
           cleanup();
-          reject(
-            new InitUnavailableError(
-              "ERR_ROTA_INIT_FAILED",
-              seconds(this.#retryInterval),
-              { cause: error },
-            ),
-          );
+          reject(new InitUnavailableError("ERR_ROTA_INIT_FAILED", this.#retryAfter(), { cause: error }));
         },
       );
     });

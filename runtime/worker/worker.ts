@@ -221,7 +221,7 @@ class WorkerLifecycle {
         const code = (event.error as { code?: unknown })?.code;
         const message = describeError(event.error);
         log.error(`init attempt ${event.attempt} failed: ${message}`, {
-          retryInMs: event.retryInMs,
+          nextAttemptInMs: event.nextAttemptInMs,
           stack: event.error instanceof Error ? event.error.stack : undefined,
         });
         return this.#send({

@@ -26,6 +26,7 @@ import {
   TARGETS,
   waitFor,
 } from "../_harness.ts";
+import { initContractSuite } from "./init_contract.ts";
 import { signalsSuite } from "./signals.ts";
 
 /** Assert the process printed `pattern` as one clear line and no stack trace. */
@@ -532,6 +533,7 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
     });
 
     signalsSuite(target);
+    initContractSuite(target);
 
     test("options come from environment variables too", async () => {
       const rota = await Rota.serve(target, "hello.js", [], { env: { ROTA_WORKERS: "1" } });
