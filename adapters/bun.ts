@@ -113,20 +113,43 @@ export const host: Host = {
     });
   },
   listen({ hostname, port, fetch }) {
-    let server: ReturnType<BunApi["serve"]>;
+    const serve = () => {
+      try {
+        return bun().serve({ hostname, port, reusePort: true, fetch });
+      } catch (error) {
+        throw listenError(hostname, port, error);
+      }
+    };
+    type BunServer = ReturnType<BunApi["serve"]>;
+    let current: BunServer | undefined;
+    // Servers stopped by a pause still finish their requests; close() waits for them all.
+    const servers = new Set<BunServer>();
+    const start = () => {
+      current = serve();
+      servers.add(current);
+    };
+    // Bun cannot close its listener without closing idle keep-alive connections too.
+    const stop = async () => {
+      const server = current;
+      current = undefined;
+      await server?.stop(false);
+    };
     try {
-      server = bun().serve({ hostname, port, reusePort: true, fetch });
+      start();
     } catch (error) {
-      return Promise.reject(listenError(hostname, port, error));
+      return Promise.reject(error);
     }
     const listener: Listener = {
-      // Bun cannot close its listener without closing idle connections too.
       stopAccepting() {},
+      pause: stop,
+      resume: () => Promise.resolve(current ? undefined : start()),
       async close() {
-        await server.stop(false);
-        while (server.pendingRequests > 0) await delay(10);
+        await stop();
+        for (const server of servers) while (server.pendingRequests > 0) await delay(10);
       },
-      closeAll: () => void server.stop(true),
+      closeAll: () => {
+        for (const server of servers) void server.stop(true);
+      },
     };
     return Promise.resolve(listener);
   },

@@ -18,11 +18,63 @@ export interface Clock {
   clearTimeout(handle: TimerHandle): void;
 }
 
-/** The real clock: `performance.now()` and the global timers. */
+/** The longest delay the runtimes' `setTimeout` honours (2³¹−1 ms, about 24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The timer functions {@linkcode longTimers} wraps. */
+export interface NativeTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/**
+ * Timers that honour any delay: one longer than `max` is a chain of shorter
+ * ones. (A plain `setTimeout` of 600 hours fires at once: `--max-lifetime 600h`
+ * used to recycle workers in a loop.)
+ *
+ * @param native The runtime's timers.
+ * @param max The longest delay `native` honours.
+ * @returns `setTimeout` and `clearTimeout` for any delay.
+ * @example
+ * ```ts
+ * const timers = longTimers(globalThis);
+ * timers.setTimeout(() => console.log("in a month"), 30 * 24 * 3600 * 1000);
+ * ```
+ */
+export function longTimers(
+  native: NativeTimers,
+  max: number = MAX_TIMER_MS,
+): Pick<Clock, "setTimeout" | "clearTimeout"> {
+  return {
+    setTimeout(fn, ms) {
+      const wait = Math.max(0, ms);
+      if (wait <= max) return native.setTimeout(fn, wait);
+      const chain = { remaining: wait, current: undefined as unknown };
+      const arm = () => {
+        const step = Math.min(chain.remaining, max);
+        chain.current = native.setTimeout(() => {
+          chain.remaining -= step;
+          if (chain.remaining > 0) arm();
+          else fn();
+        }, step);
+      };
+      arm();
+      return chain;
+    },
+    clearTimeout(handle) {
+      const chain = handle as { current?: unknown } | undefined;
+      native.clearTimeout(typeof chain === "object" && chain !== null && "current" in chain ? chain.current : handle);
+    },
+  };
+}
+
+/** The real clock: `performance.now()` and the global timers, for delays of any length. */
 export const systemClock: Clock = {
   now: () => performance.now(),
-  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
-  clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof setTimeout>),
+  ...longTimers({
+    setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
+    clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof setTimeout>),
+  }),
 };
 
 /**

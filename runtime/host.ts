@@ -72,6 +72,17 @@ export interface Listener {
    */
   stopAccepting(): void;
   /**
+   * Stop accepting new connections for now, keeping the open ones (on Bun,
+   * whose server cannot stop accepting alone, idle keep-alive connections are
+   * closed too). Resolves once new connections go elsewhere.
+   */
+  pause(): Promise<void>;
+  /**
+   * Accept again after `pause()`.
+   * @throws {RotaError} `ERR_ROTA_LISTEN` when the address cannot be bound again.
+   */
+  resume(): Promise<void>;
+  /**
    * Stop accepting, close idle keep-alive connections, and resolve once every
    * connection has ended.
    */

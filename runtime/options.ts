@@ -20,7 +20,13 @@ export interface ServeOptions {
   workers?: number;
   /** How long a draining worker may take to finish its requests. @default {5000} */
   gracefulTimeout?: number;
-  /** How long a new worker may take to listen and initialise before it counts as failed. @default {30000} */
+  /**
+   * How long a new worker may take to be up (its app imported and its first
+   * init attempt started); a replacement must be *ready* within it, since the
+   * old worker serves its slot meanwhile. Killing a worker that is not up, or
+   * a replacement that is not ready, loses nothing: neither takes connections.
+   * @default {initTimeout + 30000}
+   */
   startupTimeout?: number;
   /** How long one `init` attempt may take before its signal aborts. @default {30000} */
   initTimeout?: number;
@@ -67,7 +73,16 @@ export type RawOptions = { app?: unknown } & { [K in Exclude<keyof ServeOptions,
 /** {@linkcode ServeOptions} with every default applied and checked. */
 export type ResolvedOptions = Required<ServeOptions>;
 
-type Kind = "port" | "count" | "limit" | "duration" | "bytes" | "hostname" | "log-format" | "config";
+type Kind =
+  | "port"
+  | "count"
+  | "limit"
+  | "duration"
+  | "positive-duration"
+  | "bytes"
+  | "hostname"
+  | "log-format"
+  | "config";
 
 interface OptionSpec {
   readonly key: Exclude<keyof ServeOptions, "app">;
@@ -105,14 +120,14 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     key: "startupTimeout",
     flag: "--startup-timeout",
     env: ["ROTA_STARTUP_TIMEOUT"],
-    kind: "duration",
-    help: "time a new worker gets to become ready (default 30s)",
+    kind: "positive-duration",
+    help: "time a new worker gets to be up, and a replacement to be ready (default: --init-timeout + 30s)",
   },
   {
     key: "initTimeout",
     flag: "--init-timeout",
     env: ["ROTA_INIT_TIMEOUT"],
-    kind: "duration",
+    kind: "positive-duration",
     help: "time one init attempt gets before its signal aborts (default 30s)",
   },
   {
@@ -199,10 +214,10 @@ function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60000, h: 3600000 };
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000 };
 
 /**
- * Parse a duration: `500ms`, `5s`, `2m`, `1h`, or plain milliseconds.
+ * Parse a duration: `500ms`, `5s`, `2m`, `1h`, `7d`, or plain milliseconds.
  *
  * @param text The duration as written.
  * @returns Milliseconds, or `undefined` when `text` is not a duration.
@@ -212,7 +227,7 @@ const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60000, h: 3600000 };
  * ```
  */
 export function parseDuration(text: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
   if (!match) return undefined;
   return Math.round(Number(match[1]) * UNITS[match[2] ?? "ms"]);
 }
@@ -276,12 +291,14 @@ function coerce(spec: OptionSpec, value: unknown): unknown {
       }
       return bytes;
     }
-    case "duration": {
+    case "duration":
+    case "positive-duration": {
       const ms = isText ? parseDuration(value) : value;
-      if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
-        fail(key, "a duration like 500ms, 5s or 2m", value);
+      if (typeof ms !== "number" || !Number.isSafeInteger(Math.round(ms)) || ms < 0) {
+        fail(key, "a duration like 500ms, 5s, 2m or 7d", value);
       }
-      return ms;
+      if (kind === "positive-duration" && ms === 0) fail(key, "a duration above 0", value);
+      return Math.round(ms);
     }
     case "hostname":
       if (!isText || value.trim() === "" || /\s/.test(value)) {
@@ -340,6 +357,7 @@ export function resolveOptions(
     config: {},
   };
   const resolved: Record<string, unknown> = { app: options.app };
+  let startupGiven = true;
   for (const spec of OPTION_SPECS) {
     const fromEnv = spec.env.map((name) => env[name]).find((v) => v !== undefined && v !== "");
     const given = options[spec.key] ?? fromEnv;
@@ -347,6 +365,9 @@ export function resolveOptions(
     if (spec.key === "maxRequestsJitter" && given === undefined) {
       resolved.maxRequestsJitter = Math.floor((resolved.maxRequests as number) / 2);
     }
+    // A replacement whose init succeeds within --init-timeout must never be killed for it.
+    if (spec.key === "startupTimeout" && given === undefined) startupGiven = false;
   }
+  if (!startupGiven) resolved.startupTimeout = (resolved.initTimeout as number) + 30000;
   return resolved as ResolvedOptions;
 }

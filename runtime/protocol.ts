@@ -30,11 +30,12 @@ export interface WorkerSpec {
   /** Ask to be recycled above this resident set size in bytes; 0: never. */
   readonly maxMemory: number;
   /**
-   * `now`: listen at once and let early requests wait for `init` (nobody else
-   * serves). `after-init`: listen once the first attempt settled, so that
-   * other ready workers keep taking the traffic meanwhile.
+   * How many other workers were ready when this one was spawned. A worker
+   * accepts connections only while its init has succeeded, unless no other
+   * worker is ready (then it accepts at once and early requests wait for
+   * `init`, or get 503 while it fails). Later counts arrive as `peers`.
    */
-  readonly listen: "now" | "after-init";
+  readonly peersReady: number;
   /** The configuration when the worker was spawned; later versions arrive as messages. */
   readonly config: Versioned;
 }
@@ -70,8 +71,21 @@ export type WorkerMessage =
    * this, since a message that arrives before a process listens is lost.
    */
   | { rota: 1; type: "hello" }
+  /**
+   * The worker is about to listen: hold messages until it says `listening` or
+   * `paused`. Deno's `node:cluster` loses a worker's listen (it never
+   * completes) when a message from the primary arrives while the worker waits
+   * for the shared socket; Node and Bun do not, but the protocol is the same.
+   */
+  | { rota: 1; type: "hold" }
+  /** The app is imported and the first init attempt started: the worker is up. */
+  | { rota: 1; type: "loaded" }
   /** The worker's server accepts connections. */
   | { rota: 1; type: "listening" }
+  /** The worker's server stopped accepting (its init has not succeeded and another worker is ready). */
+  | { rota: 1; type: "paused" }
+  /** The worker drains on its own (a signal sent to it, or its supervisor went away). */
+  | { rota: 1; type: "draining"; reason: string }
   /** An init attempt succeeded. */
   | { rota: 1; type: "init-ok"; attempt: number }
   /** An init attempt failed; the worker stays up and retries. */
@@ -91,6 +105,10 @@ export type WorkerMessage =
 export type SupervisorMessage =
   /** Stop accepting, finish in-flight requests, run `dispose`, exit. */
   | { rota: 1; type: "drain" }
+  /** Messages are held now (the answer to `hold`): listen. */
+  | { rota: 1; type: "holding" }
+  /** How many other workers are ready now (the worker accepts only while ready, or while this is 0). */
+  | { rota: 1; type: "peers"; ready: number }
   /** A new configuration: apply it, run `reload`, answer `config-ack`. */
   | { rota: 1; type: "config"; version: number; value: unknown }
   /** How a `publish` ended: the new version and who failed to apply it, or an error code. */
@@ -111,7 +129,11 @@ type Shape = Record<string, Kind | `${Kind}?`>;
 
 const WORKER_MESSAGES: Record<WorkerMessage["type"], Shape> = {
   "hello": {},
+  "hold": {},
+  "loaded": {},
   "listening": {},
+  "paused": {},
+  "draining": { reason: "string" },
   "init-ok": { attempt: "number" },
   "init-failed": { attempt: "number", code: "string", message: "string" },
   "init-hung": { attempt: "number" },
@@ -123,6 +145,8 @@ const WORKER_MESSAGES: Record<WorkerMessage["type"], Shape> = {
 
 const SUPERVISOR_MESSAGES: Record<SupervisorMessage["type"], Shape> = {
   "drain": {},
+  "holding": {},
+  "peers": { ready: "number" },
   "config": { version: "number", value: "json" },
   "publish-result": {
     id: "number",
@@ -146,7 +170,7 @@ const SPEC_FIELDS: Shape = {
   logFormat: "string",
   maxRequests: "number",
   maxMemory: "number",
-  listen: "string",
+  peersReady: "number",
   config: "object",
 };
 

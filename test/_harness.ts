@@ -154,7 +154,8 @@ export class Rota {
       ...options,
       port,
     });
-    await rota.waitForLog(options.ready ?? /workers? ready/);
+    // Generous: a busy 2-core machine can take many seconds to start a Deno rota.
+    await rota.waitForLog(options.ready ?? /workers? ready/, 60000);
     return rota;
   }
 
@@ -170,11 +171,16 @@ export class Rota {
   async waitForLog(pattern: RegExp, timeoutMs = 20000): Promise<RegExpMatchArray> {
     let ended = false;
     void this.exited.then(() => (ended = true));
-    return await waitFor(`log line ${pattern}`, () => {
-      const match = this.log.match(pattern);
-      if (!match && ended) throw new Error(`rota exited; output:\n${this.log}`);
-      return match;
-    }, timeoutMs);
+    try {
+      return await waitFor(`log line ${pattern}`, () => {
+        const match = this.log.match(pattern);
+        if (!match && ended) throw new Error(`rota exited; output:\n${this.log}`);
+        return match;
+      }, timeoutMs);
+    } catch (error) {
+      // What rota said so far is what explains the wait.
+      throw new Error(`${(error as Error).message}\nrota's output so far:\n${this.log.slice(-4000)}`);
+    }
   }
 
   /** Worker pids the supervisor reported starting, in order. */

@@ -11,36 +11,52 @@ import { Server as NetServer } from "node:net";
 import type { Listener, ListenOptions } from "../../runtime/host.ts";
 import { listenError } from "./process.ts";
 
-/**
- * Listen on the address; under `node:cluster` the primary owns the socket.
- *
- * @param options Address and handler.
- * @returns The listener.
- * @throws {RotaError} `ERR_ROTA_LISTEN` when the address cannot be bound.
- */
-export function listenNodeHttp(options: ListenOptions): Promise<Listener> {
-  const { hostname, port, fetch } = options;
-  const server = createAdaptorServer({ fetch: (request: Request) => fetch(request) }) as Server;
+function listenOn(server: Server, hostname: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const failed = (error: unknown) => reject(listenError(hostname, port, error));
     server.once("error", failed);
     server.listen(port, hostname, () => {
       server.off("error", failed);
-      let closed: Promise<void> | undefined;
-      // net.Server's close stops accepting; http.Server's would also drop idle
-      // keep-alive connections at once, racing clients about to reuse them.
-      const stopAccepting = () => (closed ??= new Promise<void>((done) =>
-        NetServer.prototype.close.call(server, () => done())
-      ));
-      resolve({
-        stopAccepting: () => void stopAccepting(),
-        close: () => {
-          const ended = stopAccepting();
-          server.closeIdleConnections();
-          return ended;
-        },
-        closeAll: () => server.closeAllConnections(),
-      });
+      resolve();
     });
   });
+}
+
+/**
+ * Listen on the address; under `node:cluster` the primary owns the socket, so
+ * a worker that stops accepting leaves it open for the others.
+ *
+ * @param options Address and handler.
+ * @returns The listener.
+ * @throws {RotaError} `ERR_ROTA_LISTEN` when the address cannot be bound.
+ */
+export async function listenNodeHttp(options: ListenOptions): Promise<Listener> {
+  const { hostname, port, fetch } = options;
+  const server = createAdaptorServer({ fetch: (request: Request) => fetch(request) }) as Server;
+  await listenOn(server, hostname, port);
+  let accepting = true;
+  // Resolves once the server stopped accepting and its last connection ended.
+  let ended: Promise<void> = Promise.resolve();
+  // net.Server's close stops accepting; http.Server's would also drop idle
+  // keep-alive connections at once, racing clients about to reuse them.
+  const stopAccepting = () => {
+    if (!accepting) return;
+    accepting = false;
+    ended = new Promise<void>((done) => NetServer.prototype.close.call(server, () => done()));
+  };
+  return {
+    stopAccepting,
+    pause: () => Promise.resolve(stopAccepting()),
+    resume: async () => {
+      if (accepting) return;
+      await listenOn(server, hostname, port);
+      accepting = true;
+    },
+    close: () => {
+      stopAccepting();
+      server.closeIdleConnections();
+      return ended;
+    },
+    closeAll: () => server.closeAllConnections(),
+  };
 }

@@ -31,7 +31,14 @@ import { ConfigStore, type ConfigTarget } from "./config_store.ts";
 import { type CrashHistory, decideRestart, type RestartPolicy } from "./restart_policy.ts";
 import { Rollout } from "./rollout.ts";
 import { buildWorkerSpec, stagger } from "./worker_spec.ts";
-import { isServing, type WorkerEvent, type WorkerExit, WorkerRecord, type WorkerState } from "./worker_record.ts";
+import {
+  isListening,
+  isServing,
+  type WorkerEvent,
+  type WorkerExit,
+  WorkerRecord,
+  type WorkerState,
+} from "./worker_record.ts";
 
 export type { WorkerExit, WorkerState };
 
@@ -129,6 +136,8 @@ export class Supervisor {
   #availability = new AvailabilityClock();
   #phase: Phase = { kind: "idle" };
   #listeningAnnounced = false;
+  /** The number of ready workers the workers were last told of. */
+  #readyTold = 0;
   #replacements = 0;
   #crashes = 0;
   #unwatchConfig: () => void = () => {};
@@ -298,8 +307,30 @@ export class Supervisor {
   }
 
   #anyReady(): boolean {
-    for (const worker of this.#live) if (worker.state.kind === "ready") return true;
-    return false;
+    return this.#readyCount() > 0;
+  }
+
+  #readyCount(): number {
+    let ready = 0;
+    for (const worker of this.#live) if (worker.state.kind === "ready") ready++;
+    return ready;
+  }
+
+  /**
+   * Tell every worker how many others are ready: one whose init has not
+   * succeeded accepts connections only while none is, so that a broken or
+   * still-initialising worker never takes traffic from a ready one.
+   */
+  #tellPeers(): void {
+    // While stopping, every worker drains: none should start accepting now.
+    if (this.#isStopping()) return;
+    const ready = this.#readyCount();
+    if (ready === this.#readyTold) return;
+    this.#readyTold = ready;
+    for (const worker of this.#live) {
+      if (!isServing(worker.state)) continue;
+      worker.send({ rota: 1, type: "peers", ready: ready - (worker.state.kind === "ready" ? 1 : 0) });
+    }
   }
 
   /** Start a worker for `slot`; false when the runtime refused (handled as a failure). */
@@ -310,7 +341,7 @@ export class Supervisor {
       this.#options,
       { slot: slot.index, generation },
       this.#config.current,
-      this.#anyReady(),
+      this.#readyCount(),
     );
     // The runtime may report messages or the exit before `spawn` returns: hold them until the record exists.
     const known: { worker?: WorkerRecord; early: Array<() => void> } = { early: [] };
@@ -374,6 +405,7 @@ export class Supervisor {
     if (!change) return undefined;
     const now = this.#host.clock.now();
     this.#availability.update(this.#anyReady(), now, this.#phase.kind === "running");
+    this.#tellPeers();
     if (change.firstReady) this.#onFirstReady(worker);
     if (change.to.kind === "ready" && this.#slots[worker.slot].incoming === worker) {
       this.#promote(this.#slots[worker.slot]);
@@ -402,11 +434,23 @@ export class Supervisor {
     switch (message.type) {
       case "hello":
         return worker.greeted();
+      case "hold":
+        return worker.hold();
+      case "loaded":
+        this.#apply(worker, { type: "loaded" });
+        return;
+      case "paused":
+        worker.greeted();
+        this.#apply(worker, { type: "paused" });
+        return;
+      case "draining":
+        return this.#drainingOnItsOwn(worker, message.reason);
       case "listening":
         if (!this.#listeningAnnounced) {
           this.#listeningAnnounced = true;
           this.#log.info(`listening on http://${this.#options.hostname}:${this.#options.port}`);
         }
+        worker.greeted();
         // A version published while the worker was loading may have found no listener yet.
         if (worker.configVersion < this.#config.current.version) this.#sendConfig(worker);
         this.#apply(worker, { type: "listening" });
@@ -476,24 +520,48 @@ export class Supervisor {
     this.#rollout.request(worker.slot);
   }
 
+  /**
+   * The rota has started once every slot has a worker whose first init
+   * settled (ready or failing) and the port accepts connections, so that a
+   * client connecting as `start()` resolves is never refused.
+   */
   #checkStarted(): void {
     const phase = this.#phase;
     if (phase.kind !== "starting") return;
     const settled = this.#slots.every((s) => s.active?.state.kind === "ready" || s.active?.state.kind === "failing");
-    if (!settled) return;
+    if (!settled || ![...this.#live].some((worker) => isListening(worker.state))) return;
     this.#phase = { kind: "running" };
     const ready = this.#slots.filter((s) => s.active?.state.kind === "ready").length;
     this.#log.info(`${ready} of ${this.#slots.length} workers ready`);
     phase.resolve();
   }
 
+  /**
+   * `--startup-timeout` bounds how long a worker may take to be up (its app
+   * imported and its first init attempt started); a replacement must be
+   * *ready* within it, since an old worker keeps serving its slot meanwhile.
+   * A worker that is up is never killed for a slow or failing init: it
+   * retries in place, answering 503 while no worker is ready.
+   */
   #onStartupTimeout(worker: WorkerRecord): void {
-    const { kind } = worker.state;
     const incoming = this.#slots[worker.slot].incoming === worker;
-    const notReady = incoming ? kind !== "ready" : kind === "starting" || kind === "initialised";
-    if (!notReady || !isServing(worker.state)) return;
-    this.#log.error(`${worker.name} was not ready within ${this.#options.startupTimeout}ms; killing it`);
+    const late = incoming ? worker.state.kind !== "ready" : worker.state.kind === "loading";
+    if (!late || !isServing(worker.state)) return;
+    const what = incoming ? "ready" : "up (its app imported)";
+    this.#log.error(`${worker.name} was not ${what} within ${this.#options.startupTimeout}ms; killing it`);
     worker.child.kill("SIGKILL");
+  }
+
+  /** A worker drains because it was told so by someone else (a signal to it, a lost supervisor). */
+  #drainingOnItsOwn(worker: WorkerRecord, reason: string): void {
+    const change = this.#apply(worker, { type: "drain" });
+    if (!change) return;
+    this.#log.warn(`${worker.name} is draining on its own (${reason})`);
+    this.#killAfterGrace(worker);
+    // Replace it at once, as a recycle: not a crash, so no back-off.
+    if (this.#phase.kind === "running" && this.#slots[worker.slot].active === worker) {
+      this.#rollout.request(worker.slot);
+    }
   }
 
   #onExit(worker: WorkerRecord, exit: ProcessExit): void {
@@ -512,7 +580,14 @@ export class Supervisor {
     this.#report(worker, ended);
 
     if (this.#isStopping()) return this.#settleIfEmpty();
-    if (ended.kind === "retired") return;
+    if (ended.kind === "retired") {
+      // The slot's own worker left (it drained on its own) before a replacement took over: fill the slot now.
+      if (wasActive && !slot.incoming && this.#phase.kind === "running") {
+        this.#rollout.cancel(slot.index);
+        this.#spawn(slot, "active");
+      }
+      return;
+    }
     if (this.#phase.kind === "starting" && ended.fatal) {
       const error = new RotaError(ended.fatal.code as RotaErrorCode, ended.fatal.message);
       return void this.#stop({ code: 0, force: false, error });
@@ -588,6 +663,10 @@ export class Supervisor {
     this.#apply(worker, { type: "drain" });
     if (worker.state === before) return;
     worker.send({ rota: 1, type: "drain" });
+    this.#killAfterGrace(worker);
+  }
+
+  #killAfterGrace(worker: WorkerRecord): void {
     worker.after(this.#options.gracefulTimeout + this.#killGrace, () => {
       this.#log.warn(`${worker.name} did not exit after draining; killing it`);
       worker.child.kill("SIGKILL");

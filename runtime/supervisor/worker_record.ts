@@ -4,10 +4,11 @@
  * {@linkcode WorkerRecord.apply}; readiness is read off the state.
  *
  * ```
- * starting ─init ok─▶ initialised ─listening─▶ ready ─drain─▶ draining ─exit─▶ exited (retired)
- *    │   ╲ (already listening: straight to ready)   ▲
- *    │    init failed ─▶ failing ──init ok──────────┘ (or initialised, when not listening)
- *    └─fatal─▶ fatal ─exit─▶ exited (crashed, with why)
+ * loading ─loaded─▶ starting ─init ok─▶ initialised ─listening─▶ ready ─drain─▶ draining ─exit─▶ exited (retired)
+ *                     │  ╲ (already listening: straight to ready)  ▲
+ *                     │   init failed ─▶ failing ─init ok──────────┘ (or initialised, when not listening)
+ * starting and failing carry whether they listen (`listening` / `paused` events)
+ * loading, starting ─fatal─▶ fatal ─exit─▶ exited (crashed, with why)
  * any live state ─drain─▶ draining;  any live state ─exit─▶ exited (crashed)
  * ```
  *
@@ -32,7 +33,9 @@ export type WorkerExit =
 
 /** Where a worker is in its life. */
 export type WorkerState =
-  /** Spawned; no init attempt has settled yet. */
+  /** Spawned: its process starts and imports the app. */
+  | { readonly kind: "loading" }
+  /** The app is loaded and its first init attempt runs. */
   | { readonly kind: "starting"; readonly listening: boolean }
   /** An init attempt succeeded, but it does not listen yet. */
   | { readonly kind: "initialised" }
@@ -49,7 +52,9 @@ export type WorkerState =
 
 /** What can happen to a worker. */
 export type WorkerEvent =
+  | { readonly type: "loaded" }
   | { readonly type: "listening" }
+  | { readonly type: "paused" }
   | { readonly type: "init-ok" }
   | { readonly type: "init-failed" }
   | { readonly type: "fatal"; readonly fatal: Fatal }
@@ -57,7 +62,7 @@ export type WorkerEvent =
   | { readonly type: "exit"; readonly exit: ProcessExit };
 
 /** The state a worker starts in. */
-export const SPAWNED: WorkerState = { kind: "starting", listening: false };
+export const SPAWNED: WorkerState = { kind: "loading" };
 
 /**
  * The transition function: where `event` takes a worker in `state`. An event
@@ -88,18 +93,29 @@ export function nextState(state: WorkerState, event: WorkerEvent): WorkerState {
       return { kind: "fatal", fatal: event.fatal };
     case "drain":
       return { kind: "draining" };
+    case "loaded":
+      return state.kind === "loading" ? { kind: "starting", listening: false } : state;
     case "listening":
+      if (state.kind === "loading") return { kind: "starting", listening: true };
       if (state.kind === "initialised") return { kind: "ready" };
       if ((state.kind === "starting" || state.kind === "failing") && !state.listening) {
         return { kind: state.kind, listening: true };
       }
       return state;
+    case "paused":
+      if (state.kind === "ready") return { kind: "initialised" };
+      if ((state.kind === "starting" || state.kind === "failing") && state.listening) {
+        return { kind: state.kind, listening: false };
+      }
+      return state;
     case "init-ok":
+      if (state.kind === "loading") return { kind: "initialised" };
       if (state.kind === "starting" || state.kind === "failing") {
         return state.listening ? { kind: "ready" } : { kind: "initialised" };
       }
       return state;
     case "init-failed":
+      if (state.kind === "loading") return { kind: "failing", listening: false };
       if (state.kind === "starting") return { kind: "failing", listening: state.listening };
       if (state.kind === "ready") return { kind: "failing", listening: true };
       return state;
@@ -113,8 +129,18 @@ export function nextState(state: WorkerState, event: WorkerEvent): WorkerState {
  * @returns True for starting, ready and failing workers.
  */
 export function isServing(state: WorkerState): boolean {
-  return state.kind === "starting" || state.kind === "initialised" || state.kind === "ready" ||
-    state.kind === "failing";
+  return state.kind === "loading" || state.kind === "starting" || state.kind === "initialised" ||
+    state.kind === "ready" || state.kind === "failing";
+}
+
+/**
+ * Whether a worker in this state accepts connections.
+ *
+ * @param state The state.
+ * @returns True for ready workers, and starting or failing ones that listen.
+ */
+export function isListening(state: WorkerState): boolean {
+  return state.kind === "ready" || ((state.kind === "starting" || state.kind === "failing") && state.listening);
 }
 
 /** One worker: its process, its state, and the timers that belong to it. */
@@ -128,7 +154,7 @@ export class WorkerRecord {
   #readyAt: number | undefined;
   #timers = new Set<TimerHandle>();
   #clock: Clock;
-  /** Messages held until the worker says hello; `undefined` once it has. */
+  /** Messages held until the worker can take them (it said hello, or finished listening); `undefined` while it can. */
   #outbox: SupervisorMessage[] | undefined = [];
   /** The newest configuration version this worker is known to have. */
   configVersion: number;
@@ -196,11 +222,17 @@ export class WorkerRecord {
     else this.child.send(message);
   }
 
-  /** The worker listens on its channel: deliver what was held, in order. */
+  /** The worker listens on its channel (it said hello, or finished listening): deliver what was held, in order. */
   greeted(): void {
     const held = this.#outbox;
     this.#outbox = undefined;
     for (const message of held ?? []) this.child.send(message);
+  }
+
+  /** The worker is about to listen: hold messages from now on, and tell it so. */
+  hold(): void {
+    this.#outbox ??= [];
+    this.child.send({ rota: 1, type: "holding" });
   }
 
   /**

@@ -35,14 +35,14 @@ export function stagger(limit: number, spread: number, slot: number, workers: nu
  * @param options The rota's options (`app` an absolute URL).
  * @param who Its slot and generation.
  * @param config The configuration it starts with.
- * @param someoneServes Whether another worker is ready (then it listens only after its first init attempt).
+ * @param peersReady How many other workers are ready (while any is, it accepts only once its init succeeded).
  * @returns The spec.
  */
 export function buildWorkerSpec(
   options: ResolvedOptions,
   who: { slot: number; generation: number },
   config: Versioned,
-  someoneServes: boolean,
+  peersReady: number,
 ): WorkerSpec {
   const { app, port, hostname, initTimeout, initWait, gracefulTimeout, logFormat, maxMemory, workers } = options;
   return {
@@ -58,6 +58,6 @@ export function buildWorkerSpec(
     maxRequests: stagger(options.maxRequests, options.maxRequestsJitter, who.slot, workers),
     maxMemory,
     config,
-    listen: someoneServes ? "after-init" : "now",
+    peersReady,
   };
 }

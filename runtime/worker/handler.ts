@@ -3,7 +3,7 @@
  * back, as a pure function of the request and its environment, so that every
  * answer rota makes itself (503 while init is pending or failed, 500 when the
  * app throws or returns something that is not a `Response`, `Connection:
- * close` while draining) is tested without a process.
+ * close` while draining or paused) is tested without a process.
  *
  * @module
  */
@@ -21,8 +21,8 @@ export interface HandlerEnv {
   readonly gate: InitGate<unknown>;
   /** The `env` a request sees, given the state `init` returned. */
   env(state: unknown, context: ExecutionContext): Env;
-  /** Whether the worker is draining: answers then carry `Connection: close`. */
-  draining(): boolean;
+  /** Whether answers should close their connection (the worker drains, or does not accept for now). */
+  closeConnections(): boolean;
   /** `waitUntil` for this worker. */
   waitUntil(promise: Promise<unknown>): void;
   /** Where failures are logged. */
@@ -118,5 +118,5 @@ export async function handleRequest(request: Request, env: HandlerEnv): Promise<
     env.log.error(`fetch returned ${typeof response}, not a Response`, { url: request.url });
     response = internalError();
   }
-  return env.draining() ? closeConnection(response as Response) : (response as Response);
+  return env.closeConnections() ? closeConnection(response as Response) : (response as Response);
 }

@@ -6,6 +6,7 @@
  * - `init_gate.ts`: the init-hook contract;
  * - `handler.ts`: one request, as a pure function;
  * - `config_client.ts`: `env.config`, publishes and `reload` ordering;
+ * - `server_switch.ts`: the server, on only while the worker should accept;
  * - `recycle_limits.ts`: max-requests and max-memory;
  * - `wait_until.ts`: work left behind by requests;
  * - `drain.ts`: the staged drain of the server.
@@ -15,7 +16,7 @@
 
 import { type App, type Env, loadApp, type WorkerInfo } from "../app.ts";
 import { describeError, RotaError } from "../errors.ts";
-import type { Listener, WorkerChannel, WorkerHost } from "../host.ts";
+import type { WorkerChannel, WorkerHost } from "../host.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { parseSupervisorMessage, parseWorkerSpec, type WorkerMessage, type WorkerSpec } from "../protocol.ts";
 import { ConfigClient } from "./config_client.ts";
@@ -23,13 +24,13 @@ import { drainServer } from "./drain.ts";
 import { type HandlerEnv, handleRequest } from "./handler.ts";
 import { type InitEvent, InitGate } from "./init_gate.ts";
 import { RecycleLimits } from "./recycle_limits.ts";
+import { ServerSwitch, shouldAccept } from "./server_switch.ts";
 import { PendingWork } from "./wait_until.ts";
 
 /** Where the worker is. Messages and signals are heard from the very start, in every phase. */
 type Phase =
   | { kind: "loading" }
-  | { kind: "starting"; app: App; gate: InitGate<unknown> }
-  | { kind: "serving"; app: App; gate: InitGate<unknown>; listener: Listener }
+  | { kind: "running"; app: App; gate: InitGate<unknown>; server: ServerSwitch }
   | { kind: "draining" };
 
 /**
@@ -59,6 +60,9 @@ class WorkerLifecycle {
   #config: ConfigClient;
   #pending: PendingWork;
   #limits: RecycleLimits;
+  #peersReady: number;
+  /** Resolves a `hold` asked of the supervisor before listening. */
+  #holding: (() => void) | undefined;
   #teardown: Array<() => void> = [];
 
   constructor(host: WorkerHost, channel: WorkerChannel, spec: WorkerSpec) {
@@ -73,6 +77,7 @@ class WorkerLifecycle {
       write: host.writeLog,
     });
     this.#pending = new PendingWork(this.#log);
+    this.#peersReady = spec.peersReady;
     this.#config = new ConfigClient({
       initial: spec.config,
       send: (message) => this.#send(message),
@@ -95,9 +100,9 @@ class WorkerLifecycle {
     const host = this.#host;
     this.#teardown = [
       this.#channel.onMessage((raw) => this.#onMessage(raw)),
-      this.#channel.onDisconnect(() => void this.#drain("the supervisor went away")),
-      host.onSignal("SIGTERM", () => void this.#drain("SIGTERM")),
-      host.onSignal("SIGINT", () => void this.#drain("SIGINT")),
+      this.#channel.onDisconnect(() => void this.#drain("the supervisor went away", { own: true })),
+      host.onSignal("SIGTERM", () => void this.#drain("SIGTERM", { own: true })),
+      host.onSignal("SIGINT", () => void this.#drain("SIGINT", { own: true })),
       // SIGHUP is for the supervisor (a terminal hang-up reaches the whole group).
       host.onSignal("SIGHUP", () => {}),
     ];
@@ -120,11 +125,6 @@ class WorkerLifecycle {
       wait: spec.initWait,
       onEvent: (event) => this.#reportInit(event),
     });
-    this.#phase = { kind: "starting", app, gate };
-    const firstAttempt = gate.start();
-    if (spec.listen === "after-init") await firstAttempt;
-    if (this.#isDraining()) return;
-
     const handlerEnv: HandlerEnv = {
       app,
       gate,
@@ -134,30 +134,52 @@ class WorkerLifecycle {
         worker: this.#info,
         waitUntil: (promise) => this.#pending.add(promise),
       }),
-      draining: () => this.#isDraining(),
+      // Draining, or paused while others serve: keep-alive clients should move on.
+      closeConnections: () => this.#isDraining() || !server.accepting,
       waitUntil: (promise) => this.#pending.add(promise),
       log: this.#log,
     };
-    let listener: Listener;
+    const server = new ServerSwitch(host, {
+      hostname: spec.hostname,
+      port: spec.port,
+      fetch: (request) => {
+        this.#limits.countRequest();
+        return handleRequest(request, handlerEnv);
+      },
+    }, {
+      onChange: (event) => this.#send({ rota: 1, type: event }),
+      beforeListen: () => this.#askHold(),
+    });
+    this.#phase = { kind: "running", app, gate, server };
+    void gate.start();
+    this.#send({ rota: 1, type: "loaded" });
+    await this.#reconcileServer();
+    if (!this.#isDraining()) this.#limits.watchMemory();
+  }
+
+  /** Ask the supervisor to hold its messages while this worker listens (see the `hold` message). */
+  #askHold(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#holding = resolve;
+      this.#send({ rota: 1, type: "hold" });
+    });
+  }
+
+  #holdGranted(): void {
+    const granted = this.#holding;
+    this.#holding = undefined;
+    granted?.();
+  }
+
+  /** Accept connections while init has succeeded, or while no other worker is ready. */
+  async #reconcileServer(): Promise<void> {
+    const phase = this.#phase;
+    if (phase.kind !== "running") return;
     try {
-      listener = await host.listen({
-        hostname: spec.hostname,
-        port: spec.port,
-        fetch: (request) => {
-          this.#limits.countRequest();
-          return handleRequest(request, handlerEnv);
-        },
-      });
+      await phase.server.want(shouldAccept(phase.gate.state.kind === "ready", this.#peersReady));
     } catch (error) {
-      return this.#fatal(error);
+      this.#fatal(error);
     }
-    if (this.#isDraining()) {
-      await listener.close();
-      return;
-    }
-    this.#phase = { kind: "serving", app, gate, listener };
-    this.#send({ rota: 1, type: "listening" });
-    this.#limits.watchMemory();
   }
 
   /** A method, not a property read, so that checks after an `await` are not narrowed away. */
@@ -189,7 +211,12 @@ class WorkerLifecycle {
     const message = parsed.message;
     switch (message.type) {
       case "drain":
-        return void this.#drain("asked by the supervisor");
+        return void this.#drain("asked by the supervisor", { own: false });
+      case "holding":
+        return this.#holdGranted();
+      case "peers":
+        this.#peersReady = message.ready;
+        return void this.#reconcileServer();
       case "config":
         return this.#config.apply(message.version, message.value);
       case "publish-result":
@@ -200,7 +227,7 @@ class WorkerLifecycle {
   /** The app's `reload` for the current configuration, once init has succeeded. */
   #runReload(): Promise<void> | undefined {
     const phase = this.#phase;
-    if (phase.kind !== "starting" && phase.kind !== "serving") return undefined;
+    if (phase.kind !== "running") return undefined;
     const state = phase.gate.state;
     const reload = phase.app.reload;
     if (state.kind !== "ready" || !reload) return undefined;
@@ -216,12 +243,13 @@ class WorkerLifecycle {
         return;
       case "ready":
         log.info(`init succeeded on attempt ${event.attempt} in ${Math.round(event.ms)}ms`);
-        return this.#send({ rota: 1, type: "init-ok", attempt: event.attempt });
+        this.#send({ rota: 1, type: "init-ok", attempt: event.attempt });
+        return void this.#reconcileServer();
       case "failed": {
         const code = (event.error as { code?: unknown })?.code;
         const message = describeError(event.error);
         log.error(`init attempt ${event.attempt} failed: ${message}`, {
-          nextAttemptInMs: event.nextAttemptInMs,
+          nextAttemptInMs: Math.round(event.nextAttemptInMs),
           stack: event.error instanceof Error ? event.error.stack : undefined,
         });
         return this.#send({
@@ -238,16 +266,21 @@ class WorkerLifecycle {
     }
   }
 
-  async #drain(why: string): Promise<void> {
+  async #drain(why: string, { own }: { own: boolean }): Promise<void> {
     const phase = this.#phase;
     if (phase.kind === "draining") return;
     this.#phase = { kind: "draining" };
     this.#limits.stop();
     this.#log.info(`draining (${why})`);
+    // The supervisor must know this worker leaves by itself: it is then replaced, not counted as a crash.
+    if (own) this.#send({ rota: 1, type: "draining", reason: why });
     if (phase.kind === "loading") return this.#exit(0);
     phase.gate.close();
-    if (phase.kind === "serving") {
-      await drainServer(phase.listener, {
+    // A listen waiting for the supervisor's answer will not happen now.
+    this.#holdGranted();
+    const listener = await phase.server.close();
+    if (listener) {
+      await drainServer(listener, {
         clock: this.#host.clock,
         gracefulTimeout: this.#spec.gracefulTimeout,
         pending: () => this.#pending.settled(),

@@ -238,7 +238,7 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
         [
           "a duration like soon",
           ["serve", "hello.js", "--graceful-timeout", "soon"],
-          /'graceful-timeout' must be a duration like 500ms, 5s or 2m: current value is soon/,
+          /'graceful-timeout' must be a duration like 500ms, 5s, 2m or 7d: current value is soon/,
         ],
       ];
       for (const [what, args, pattern] of usage) {

@@ -6,12 +6,14 @@ import { parseSupervisorMessage, parseWorkerMessage } from "../../runtime/protoc
 
 const context = { parallelism: 3, isTerminal: false };
 
-test("parseDuration() reads ms, s, m, h and plain milliseconds", () => {
+test("parseDuration() reads ms, s, m, h, d and plain milliseconds", () => {
   assert.equal(parseDuration("500ms"), 500);
   assert.equal(parseDuration("5s"), 5000);
   assert.equal(parseDuration("1.5s"), 1500);
   assert.equal(parseDuration("2m"), 120000);
   assert.equal(parseDuration("250"), 250);
+  assert.equal(parseDuration("600h"), 600 * 3600 * 1000);
+  assert.equal(parseDuration("7d"), 7 * 86400 * 1000);
   assert.equal(parseDuration("soon"), undefined);
   assert.equal(parseDuration("-5s"), undefined);
 });
@@ -24,7 +26,7 @@ test("resolveOptions() applies defaults, and explicit options win over the envir
     hostname: "127.0.0.1",
     workers: 3,
     gracefulTimeout: 5000,
-    startupTimeout: 30000,
+    startupTimeout: 60000,
     initTimeout: 30000,
     initWait: 10000,
     logFormat: "json",
@@ -43,6 +45,25 @@ test("resolveOptions() applies defaults, and explicit options win over the envir
   assert.equal(fromEnv.port, 9000);
   assert.equal(fromEnv.workers, 2);
   assert.equal(fromEnv.gracefulTimeout, 2000);
+});
+
+test("resolveOptions() gives a replacement --init-timeout plus 30 s to be ready unless told otherwise", () => {
+  assert.equal(resolveOptions({ app: "a.ts", initTimeout: "2m" }, {}, context).startupTimeout, 150000);
+  assert.equal(
+    resolveOptions({ app: "a.ts", initTimeout: "2m", startupTimeout: "10s" }, {}, context).startupTimeout,
+    10000,
+  );
+});
+
+test("resolveOptions() refuses a zero where it means nothing, and honours durations beyond a timer's 24.8 days", () => {
+  for (const key of ["initTimeout", "startupTimeout"]) {
+    assert.throws(
+      () => resolveOptions({ app: "a", [key]: "0" }, {}, context),
+      /must be a duration above 0: current value is 0/,
+    );
+  }
+  assert.equal(resolveOptions({ app: "a", maxLifetime: "600h" }, {}, context).maxLifetime, 2_160_000_000);
+  assert.equal(resolveOptions({ app: "a", gracefulTimeout: "0" }, {}, context).gracefulTimeout, 0);
 });
 
 test("resolveOptions() rejects bad values with one line naming the option and value", () => {

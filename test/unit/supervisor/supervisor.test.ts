@@ -22,6 +22,15 @@ class FakeWorker implements WorkerProcess {
   send(message: SupervisorMessage): void {
     this.received.push(message);
   }
+  /** What it was told to do: every message but the count of ready peers. */
+  get orders(): SupervisorMessage[] {
+    return this.received.filter((m) => m.type !== "peers");
+  }
+  /** The last count of ready peers it was told, if any. */
+  get peers(): number | undefined {
+    const told = this.received.filter((m) => m.type === "peers");
+    return (told.at(-1) as { ready: number } | undefined)?.ready;
+  }
   kill(signal: "SIGTERM" | "SIGKILL"): void {
     this.signals.push(signal);
     if (signal === "SIGKILL") this.exit({ code: null, signal });
@@ -86,7 +95,7 @@ test("Supervisor.start() resolves once every slot has a worker that is ready or 
   let started = false;
   void supervisor.start().then(() => (started = true));
   assert.equal(spawned.length, 2);
-  assert.deepEqual(spawned.map((w) => w.request.spec.listen), ["now", "now"]);
+  assert.deepEqual(spawned.map((w) => w.request.spec.peersReady), [0, 0], "nobody else serves: both accept at once");
   spawned[0].ready();
   await flush();
   assert.equal(started, false);
@@ -108,7 +117,7 @@ test("Supervisor respawns a crashed worker with exponential back-off while the o
   assert.equal(spawned.length, 3);
   assert.equal(spawned[2].request.spec.slot, 0);
   assert.equal(spawned[2].request.spec.generation, 1);
-  assert.equal(spawned[2].request.spec.listen, "after-init", "others serve meanwhile");
+  assert.equal(spawned[2].request.spec.peersReady, 1, "the other serves meanwhile: it accepts once initialised");
 
   spawned[2].exit({ code: 1, signal: null });
   await clock.advance(199);
@@ -128,7 +137,7 @@ test("Supervisor.start() rejects when a worker cannot serve at all, and stops th
   });
   spawned[0].exit({ code: 1, signal: null });
   await flush();
-  assert.deepEqual(spawned[1].received, [{ rota: 1, type: "drain" }]);
+  assert.deepEqual(spawned[1].orders, [{ rota: 1, type: "drain" }]);
   spawned[1].exit();
   const error = await starting;
   assert.equal(error.code, "ERR_ROTA_LISTEN");
@@ -144,10 +153,10 @@ test("Supervisor.reload() starts each replacement and drains the old worker only
 
   await supervisor.reload();
   assert.equal(spawned.length, 3, "one replacement at a time (maxSurge 1)");
-  assert.equal(spawned[2].request.spec.listen, "after-init");
-  assert.deepEqual(spawned[0].received, [], "the old worker serves while its replacement starts");
+  assert.equal(spawned[2].request.spec.peersReady, 2);
+  assert.deepEqual(spawned[0].orders, [], "the old worker serves while its replacement starts");
   spawned[2].ready();
-  assert.deepEqual(spawned[0].received, [{ rota: 1, type: "drain" }]);
+  assert.deepEqual(spawned[0].orders, [{ rota: 1, type: "drain" }]);
   assert.equal(spawned.length, 4, "the next slot's replacement starts after the first is ready");
   spawned[0].exit();
   spawned[3].ready();
@@ -168,7 +177,7 @@ test("Supervisor kills a replacement that is not ready within startupTimeout and
   spawned[1].say({ type: "init-failed", attempt: 1, code: "E", message: "new version broken" });
   await clock.advance(5000);
   assert.deepEqual(spawned[1].signals, ["SIGKILL"]);
-  assert.deepEqual(spawned[0].received, [], "the old worker was never drained");
+  assert.deepEqual(spawned[0].orders, [], "the old worker was never drained");
   assert.deepEqual(supervisor.status().map((w) => [w.pid, w.state]), [[1000, "ready"]]);
   await clock.advance(100);
   assert.equal(spawned.length, 3, "the replacement is retried later");
@@ -180,7 +189,7 @@ test("Supervisor.close() drains every worker and SIGKILLs one that outlives the 
   spawned.forEach((w) => w.ready());
   await starting;
   const closing = supervisor.close();
-  assert.deepEqual(spawned.map((w) => w.received), [[{ rota: 1, type: "drain" }], [{ rota: 1, type: "drain" }]]);
+  assert.deepEqual(spawned.map((w) => w.orders), [[{ rota: 1, type: "drain" }], [{ rota: 1, type: "drain" }]]);
   spawned[0].exit();
   await clock.advance(1000 + 3000);
   assert.deepEqual(spawned[1].signals, ["SIGKILL"]);
@@ -195,7 +204,7 @@ test("Supervisor logs and ignores a malformed message", () => {
   spawned[0].request.onMessage({ rota: 1, type: "init-ok" });
   spawned[0].request.onMessage("garbage");
   spawned[0].request.onMessage({ rota: 1, type: "explode" });
-  assert.deepEqual(supervisor.status().map((w) => w.state), ["starting"]);
+  assert.deepEqual(supervisor.status().map((w) => w.state), ["loading"]);
   assert.equal(lines.filter((l) => l.includes("ignored a malformed message")).length, 3);
 });
 
@@ -206,9 +215,9 @@ test("Supervisor drains the old worker only once its replacement both listens an
   await starting;
   await supervisor.reload();
   spawned[1].say({ type: "init-ok", attempt: 1 });
-  assert.deepEqual(spawned[0].received, [], "initialised but not listening yet: the old worker still serves");
+  assert.deepEqual(spawned[0].orders, [], "initialised but not listening yet: the old worker still serves");
   spawned[1].say({ type: "listening" });
-  assert.deepEqual(spawned[0].received, [{ rota: 1, type: "drain" }]);
+  assert.deepEqual(spawned[0].orders, [{ rota: 1, type: "drain" }]);
 });
 
 test("Supervisor staggers max-requests per slot so no two slots reach the limit together", () => {
@@ -275,7 +284,7 @@ test("Supervisor gives up with exit code 1 after --max-restarts crashes in a row
   limited.spawned[2].exit({ code: 1, signal: null });
   await limited.clock.advance(200);
   limited.spawned[3].exit({ code: 1, signal: null });
-  assert.deepEqual(limited.spawned[1].received, [{ rota: 1, type: "drain" }], "the healthy worker is drained");
+  assert.deepEqual(limited.spawned[1].orders, [{ rota: 1, type: "drain" }], "the healthy worker is drained");
   limited.spawned[1].exit();
   assert.equal(await limited.supervisor.closed, 1);
   await limited.clock.advance(60_000);
@@ -301,8 +310,8 @@ test("Supervisor runs up to --max-surge replacements at once", async () => {
   assert.deepEqual(spawned.slice(3).map((w) => w.request.spec.slot), [0, 1], "two slots at a time");
   spawned[4].ready();
   assert.deepEqual(spawned.slice(3).map((w) => w.request.spec.slot), [0, 1, 2], "the third starts when one is done");
-  assert.deepEqual(spawned[0].received, [], "slot 0's replacement is not ready yet");
-  assert.deepEqual(spawned[1].received, [{ rota: 1, type: "drain" }]);
+  assert.deepEqual(spawned[0].orders, [], "slot 0's replacement is not ready yet");
+  assert.deepEqual(spawned[1].orders, [{ rota: 1, type: "drain" }]);
 });
 
 test("Supervisor holds every message to a worker until it says hello, then delivers them in order", async () => {
@@ -314,9 +323,73 @@ test("Supervisor holds every message to a worker until it says hello, then deliv
   const [worker] = fake.spawned;
   const closing = supervisor.close();
   assert.equal((await starting).message, "Stopped while starting");
-  assert.deepEqual(worker.received, [], "the worker may not listen yet: the drain waits");
+  assert.deepEqual(worker.orders, [], "the worker may not listen yet: the drain waits");
   worker.say({ type: "hello" });
-  assert.deepEqual(worker.received, [{ rota: 1, type: "drain" }]);
+  assert.deepEqual(worker.orders, [{ rota: 1, type: "drain" }]);
   worker.exit();
   assert.equal(await closing, 0);
+});
+
+test("Supervisor tells every worker how many others are ready, so that only ready workers take connections", async () => {
+  const { supervisor, spawned } = supervisorOn(2);
+  const starting = supervisor.start();
+  spawned[0].ready();
+  assert.equal(spawned[1].peers, 1, "worker 1 still initialises: it should stop accepting");
+  assert.equal(spawned[0].peers, 0, "worker 0 is the one ready");
+  spawned[1].ready();
+  await starting;
+  assert.deepEqual([spawned[0].peers, spawned[1].peers], [1, 1]);
+  spawned[0].exit({ code: 1, signal: null });
+  assert.equal(spawned[1].peers, 0);
+});
+
+test("Supervisor.start() resolves only once the port accepts connections, not when every init failed before listening", async () => {
+  const { supervisor, spawned } = supervisorOn(1);
+  let started = false;
+  void supervisor.start().then(() => (started = true));
+  spawned[0].say({ type: "loaded" });
+  spawned[0].say({ type: "init-failed", attempt: 1, code: "E", message: "down" });
+  await flush();
+  assert.equal(started, false, "failing, but nothing listens yet");
+  spawned[0].say({ type: "listening" });
+  await flush();
+  assert.equal(started, true);
+});
+
+test("Supervisor never kills a worker that is up for a slow init, but kills one stuck loading its app", async () => {
+  const { supervisor, spawned, clock } = supervisorOn(2, { startupTimeout: 5000 });
+  void supervisor.start();
+  spawned[0].say({ type: "loaded" });
+  spawned[0].say({ type: "listening" });
+  await clock.advance(5000);
+  assert.deepEqual(spawned[0].signals, [], "up and listening, its init still running: it stays");
+  assert.deepEqual(spawned[1].signals, ["SIGKILL"], "never loaded its app");
+});
+
+test("Supervisor replaces at once, without back-off, a worker that drains on its own", async () => {
+  const { supervisor, spawned } = supervisorOn(1);
+  const starting = supervisor.start();
+  spawned[0].ready();
+  await starting;
+  spawned[0].say({ type: "draining", reason: "SIGTERM" });
+  assert.equal(spawned.length, 2, "a replacement started at once");
+  assert.equal(spawned[1].request.spec.peersReady, 0, "the draining worker no longer counts as ready");
+  spawned[0].exit({ code: 0, signal: null });
+  assert.equal(supervisor.stats().crashes, 0, "leaving on its own is no crash");
+  spawned[1].ready();
+  assert.deepEqual(supervisor.status().map((w) => [w.pid, w.state, w.role]), [[1001, "ready", "active"]]);
+});
+
+test("Supervisor holds its messages while a worker listens, when the worker asks (Deno loses a listen otherwise)", async () => {
+  const { supervisor, spawned } = supervisorOn(2);
+  void supervisor.start();
+  spawned[1].say({ type: "loaded" });
+  spawned[1].say({ type: "hold" });
+  assert.deepEqual(spawned[1].received.at(-1), { rota: 1, type: "holding" });
+  const before = spawned[1].received.length;
+  spawned[0].ready();
+  assert.equal(spawned[1].received.length, before, "the count of ready peers waits");
+  spawned[1].say({ type: "listening" });
+  assert.deepEqual(spawned[1].received.at(-1), { rota: 1, type: "peers", ready: 1 }, "delivered once it listens");
+  await flush();
 });

@@ -8,14 +8,14 @@ test("stagger() spreads a limit over the slots, and 0 stays off", () => {
   assert.equal(stagger(0, 500, 3, 4), 0);
 });
 
-test("buildWorkerSpec() listens at once only when nobody else serves", () => {
+test("buildWorkerSpec() tells a worker how many others are ready, and its slot's limits", () => {
   const options = resolveOptions({ app: "file:///app.js", workers: 2, maxRequests: 100 }, {}, {
     parallelism: 2,
     isTerminal: false,
   });
-  const first = buildWorkerSpec(options, { slot: 1, generation: 0 }, { version: 3, value: { a: 1 } }, false);
-  assert.equal(first.listen, "now");
+  const first = buildWorkerSpec(options, { slot: 1, generation: 0 }, { version: 3, value: { a: 1 } }, 0);
+  assert.equal(first.peersReady, 0);
   assert.equal(first.maxRequests, 125);
   assert.deepEqual(first.config, { version: 3, value: { a: 1 } });
-  assert.equal(buildWorkerSpec(options, { slot: 0, generation: 4 }, first.config, true).listen, "after-init");
+  assert.equal(buildWorkerSpec(options, { slot: 0, generation: 4 }, first.config, 2).peersReady, 2);
 });

@@ -9,6 +9,8 @@ function listener(closes: Promise<void>) {
   const calls: string[] = [];
   const fake: Listener = {
     stopAccepting: () => void calls.push("stopAccepting"),
+    pause: () => Promise.resolve(void calls.push("pause")),
+    resume: () => Promise.resolve(void calls.push("resume")),
     close: () => {
       calls.push("close");
       return closes;

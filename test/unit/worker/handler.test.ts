@@ -14,7 +14,7 @@ function handlerEnv(app: App, init: () => unknown = () => ({ ok: true }), draini
     app,
     gate,
     env: (state) => ({ state } as unknown as Env),
-    draining: () => draining,
+    closeConnections: () => draining,
     waitUntil: () => {},
     log: createLogger({ name: "test", write: (line) => lines.push(line) }),
   };
