@@ -13,6 +13,7 @@
 
 import type { Clock } from "./clock.ts";
 import { describeError, RotaError } from "./errors.ts";
+import { parseJsonText } from "./json_text.ts";
 import type { Logger } from "./log.ts";
 import type { SupervisorMessage } from "./protocol.ts";
 
@@ -108,7 +109,7 @@ export function formatConfig(value: unknown): string {
 export function parseConfig(text: string, path: string): unknown {
   checkSize(text, `configuration file '${path}'`);
   try {
-    return JSON.parse(text);
+    return parseJsonText(text);
   } catch (error) {
     throw new RotaError("ERR_ROTA_CONFIG", `Cannot read configuration file '${path}': ${describeError(error)}`, {
       cause: error,

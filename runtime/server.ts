@@ -9,7 +9,8 @@ import { loadApp } from "./app.ts";
 import { describeError, RotaError } from "./errors.ts";
 import type { Host } from "./host.ts";
 import { createLogger } from "./log.ts";
-import { type RawOptions, resolveOptions } from "./options.ts";
+import { type RawOptions, resolveOptions, settingsPath } from "./options.ts";
+import { readSettings } from "./settings_file.ts";
 import { ConfigStore, parseConfig } from "./config_store.ts";
 import { Supervisor, type SupervisorStats, type WorkerStatus } from "./supervisor.ts";
 
@@ -22,7 +23,7 @@ export interface Server extends AsyncDisposable {
   /** Replacements, crashes, and the time no worker was ready. */
   stats(): SupervisorStats;
   /**
-   * Re-read the `--config` file (publishing it when it changed), then replace
+   * Re-read the `--app-config` file (publishing it when it changed), then replace
    * every worker with a fresh process (fresh code), one at a time,
    * replacement first.
    */
@@ -81,7 +82,11 @@ export async function startServer(
   input: RawOptions,
   signal?: AbortSignal,
 ): Promise<Server> {
-  const options = resolveOptions(input, host.env(), {
+  const env = host.env();
+  const settings = await readSettings((path) => host.readTextFile(path), settingsPath(input, env));
+  const options = resolveOptions(input, {
+    env,
+    settings,
     parallelism: host.parallelism(),
     isTerminal: host.isTerminal(),
   });
@@ -91,10 +96,11 @@ export async function startServer(
     fields: options.logFormat === "json" ? { pid: host.pid() } : {},
     write: host.writeLog,
   });
+  if (settings) log.info(`settings from ${settings.path}`);
   const { url, module } = await host.importModule(options.app);
   const app = loadApp(module, options.app);
-  const file = typeof options.config === "string" ? options.config : undefined;
-  const initial = file === undefined ? options.config : parseConfig(await readConfig(host, file), file);
+  const file = typeof options.appConfig === "string" ? options.appConfig : undefined;
+  const initial = file === undefined ? options.appConfig : parseConfig(await readConfig(host, file), file);
   const config = new ConfigStore({
     initial,
     clock: host.clock,

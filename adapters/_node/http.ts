@@ -5,11 +5,26 @@
  * @module
  */
 
-import { createAdaptorServer } from "@hono/node-server";
 import type { Server } from "node:http";
 import { Server as NetServer } from "node:net";
+import { describeError, RotaError } from "../../runtime/errors.ts";
 import type { Listener, ListenOptions } from "../../runtime/host.ts";
 import { listenError } from "./process.ts";
+
+type NodeServer = typeof import("@hono/node-server");
+
+let loading: Promise<NodeServer> | undefined;
+
+/**
+ * Load `@hono/node-server`, once. Not imported at the top of this file: only
+ * a worker needs it (not the supervisor, not `rota --version`, never Bun), so
+ * Deno resolves it only where it is used.
+ *
+ * @returns The module.
+ */
+export function loadNodeServer(): Promise<NodeServer> {
+  return loading ??= import("@hono/node-server");
+}
 
 /**
  * Listen on the address; under `node:cluster` the primary owns the socket.
@@ -18,10 +33,20 @@ import { listenError } from "./process.ts";
  * @returns The listener.
  * @throws {RotaError} `ERR_ROTA_LISTEN` when the address cannot be bound.
  */
-export function listenNodeHttp(options: ListenOptions): Promise<Listener> {
+export async function listenNodeHttp(options: ListenOptions): Promise<Listener> {
   const { hostname, port, fetch } = options;
+  let createAdaptorServer: NodeServer["createAdaptorServer"];
+  try {
+    ({ createAdaptorServer } = await loadNodeServer());
+  } catch (error) {
+    throw new RotaError(
+      "ERR_ROTA_LISTEN",
+      `Cannot serve HTTP as @hono/node-server cannot be loaded: ${describeError(error)}`,
+      { cause: error },
+    );
+  }
   const server = createAdaptorServer({ fetch: (request: Request) => fetch(request) }) as Server;
-  return new Promise((resolve, reject) => {
+  return await new Promise((resolve, reject) => {
     const failed = (error: unknown) => reject(listenError(hostname, port, error));
     server.once("error", failed);
     server.listen(port, hostname, () => {

@@ -73,7 +73,8 @@ function fakeHost() {
 
 function supervisorOn(workers: number, extra: Record<string, unknown> = {}) {
   const fake = fakeHost();
-  const options = resolveOptions({ app: "file:///app.js", workers, ...extra }, {}, {
+  const options = resolveOptions({ app: "file:///app.js", workers, ...extra }, {
+    env: {},
     parallelism: 2,
     isTerminal: false,
   });
