@@ -33,9 +33,13 @@ const TRANSITIONS: Record<WorkerState, readonly WorkerState[]> = {
 
 /** One worker, as `status()` reports it. */
 export interface WorkerStatus {
+  /** The slot it fills, from 0 to `workers - 1`. */
   readonly slot: number;
+  /** How many workers the slot had before this one. */
   readonly generation: number;
+  /** Its process id. */
   readonly pid: number;
+  /** Where it is in its life. */
   readonly state: WorkerState;
   /** `active` serves the slot; `incoming` is its replacement getting ready. */
   readonly role: "active" | "incoming" | "retired";
