@@ -17,7 +17,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { transformSync } from "esbuild";
-import { FIXTURES, Rota, ROOT, TARGETS } from "../test/_harness.ts";
+import { FIXTURES, ROOT, Rota, TARGETS } from "../test/_harness.ts";
 
 const runs = Number(process.env.BENCH_RUNS ?? 15);
 const targets = (process.env.BENCH_TARGETS ?? "node-system,node-npm,bun,deno").split(",");
@@ -28,7 +28,10 @@ mkdirSync(dir, { recursive: true });
 for (const name of ["typed", "typed_greeting"]) {
   const source = readFileSync(join(FIXTURES, `${name}.ts`), "utf8");
   writeFileSync(join(dir, `${name}.ts`), source);
-  const js = transformSync(source, { loader: "ts", format: "esm" }).code.replace("./typed_greeting.ts", "./typed_greeting.js");
+  const js = transformSync(source, { loader: "ts", format: "esm" }).code.replace(
+    "./typed_greeting.ts",
+    "./typed_greeting.js",
+  );
   writeFileSync(join(dir, `${name}.js`), js);
 }
 
