@@ -188,15 +188,17 @@ describe("the npm package", { timeout: 300_000 }, () => {
     });
   }
 
+  // The README's commands for Bun and Deno, on the same install.
   for (
-    const [name, script] of [
-      ["Bun", [join(BIN, "bun")]],
-      ["Deno", [join(BIN, "deno"), "run", "-A"]],
+    const [name, command] of [
+      ["Bun", [join(BIN, "bunx"), "--bun", "rota"]],
+      ["Deno", [join(BIN, "deno"), "run", "-A", "npm:rota"]],
     ] as const
   ) {
     test(`${name} runs the installed package with one copy of rota`, async () => {
-      const target: Target = { name, script, command: [...script, join("node_modules", "rota", "dist", "main.js")] };
+      const target: Target = { name, script: [], command };
       const rota = await Rota.serve(target, "one_copy.js", ["--workers", "1"], { cwd: project });
+      assert.match(rota.log, new RegExp(`on ${name.toLowerCase()}`));
       assert.deepEqual(JSON.parse((await get(rota.url)).body), {
         conflict: true,
         code: "ERR_ROTA_CONFIG_CONFLICT",
