@@ -16,8 +16,19 @@
  * ```
  *
  * ```sh
- * deno run -A mod.ts serve app.ts --workers 4 --port 8000
+ * npx rota serve app.ts --workers 4 --port 8000
  * ```
+ *
+ * From code, `serve()` starts the same rota and hands back a {@linkcode Server}:
+ *
+ * ```ts
+ * import { serve } from "rota";
+ *
+ * await using server = await serve({ app: "./app.ts", workers: 4, port: 8000 });
+ * ```
+ *
+ * This module only re-exports: the command line and the worker processes run
+ * `main.ts`, and importing this module starts nothing.
  *
  * @module
  */
@@ -34,13 +45,9 @@ export {
   type SetupContext,
   type WorkerInfo,
 } from "./runtime/app.ts";
+export type { PublishResult, ReloadFailure } from "./runtime/protocol.ts";
 export { RotaError, type RotaErrorCode } from "./runtime/errors.ts";
-export type { ServeOptions } from "./runtime/options.ts";
+export type { ConfigValue, ServeOptions } from "./runtime/options.ts";
 export type { Server } from "./runtime/server.ts";
-export type { SupervisorStats, WorkerState, WorkerStatus } from "./runtime/supervisor/supervisor.ts";
-export { currentHost, isMain, main, serve } from "./adapters/mod.ts";
-
-import { isMain, main } from "./adapters/mod.ts";
-// Not awaited at top level: the app module imports "rota", which is this very
-// module, and must find it evaluated rather than wait on it forever.
-if (isMain(import.meta)) void main();
+export type { SupervisorStats, WorkerStateName, WorkerStatus } from "./runtime/supervisor/supervisor.ts";
+export { serve } from "./adapters/mod.ts";

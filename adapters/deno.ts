@@ -14,9 +14,9 @@
 
 import { RotaError } from "../runtime/errors.ts";
 import type { Host } from "../runtime/host.ts";
-import { clusterChannel, clusterSpawn } from "./_node/cluster.ts";
+import { clusterChannel, clusterSpawn, workerServerLoaded } from "./_node/cluster.ts";
 import { listenNodeHttp } from "./_node/http.ts";
-import { probePort, processHost } from "./_node/process.ts";
+import { importModule, probePort, processHost } from "./_node/process.ts";
 
 interface DenoPermissions {
   permissions: { querySync(descriptor: { name: string }): { state: string } };
@@ -39,6 +39,7 @@ function requirePermissions(): void {
 export const host: Host = {
   ...processHost,
   runtime: "deno",
+  importModule: (specifier) => importModule(specifier, { prepare: workerServerLoaded }),
   async prepare(options) {
     requirePermissions();
     await probePort(options.hostname, options.port);

@@ -1,46 +1,45 @@
 /**
- * The edge: the one place that looks at which runtime this is, and picks its
- * adapter. Everything behind it takes a `Host`.
+ * The edge: the one place that looks at which runtime this is, and loads
+ * that runtime's adapter (and only that one: Deno never loads Bun's, and no
+ * runtime loads `@hono/node-server` before a worker listens). Everything
+ * behind it takes a `Host`.
  *
  * @module
  */
 
-import { realpathSync } from "node:fs";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { runCli } from "../runtime/cli.ts";
 import { describeError } from "../runtime/errors.ts";
 import type { Host } from "../runtime/host.ts";
 import type { ServeOptions } from "../runtime/options.ts";
 import { type Server, startServer } from "../runtime/server.ts";
 import { runWorker } from "../runtime/worker/worker.ts";
-import { host as bunHost } from "./bun.ts";
-import { host as denoHost } from "./deno.ts";
-import { host as nodeHost } from "./node.ts";
 
 /**
  * The host for the runtime this code runs on. Deno first, then Bun: both
  * also report a Node version.
  *
- * @returns The adapter's host.
+ * @returns The adapter's host, loaded on first use.
  */
-export function currentHost(): Host {
-  if ("Deno" in globalThis) return denoHost;
-  if ("Bun" in globalThis) return bunHost;
-  return nodeHost;
+export async function currentHost(): Promise<Host> {
+  if ("Deno" in globalThis) return (await import("./deno.ts")).host;
+  if ("Bun" in globalThis) return (await import("./bun.ts")).host;
+  return (await import("./node.ts")).host;
 }
 
 /**
  * Serve an app across a rota of worker processes.
  *
  * Unset options come from the environment (`PORT`, `ROTA_WORKERS`, …), then
- * the defaults. Unlike the CLI, `serve()` installs no signal handlers: the
- * calling program decides when to `close()` or `reload()`.
+ * from `rota.config.json` in the working directory (or the file `config`
+ * names), then the defaults. Unlike the CLI, `serve()` installs no signal
+ * handlers: the calling program decides when to `close()` or `reload()`.
  *
  * @param options The app module and the options of `rota serve`.
  * @returns The running rota, once every slot has a worker that is ready or failing.
- * @throws {RangeError} For an invalid option, with a one-line message.
- * @throws {RotaError} When the app cannot be loaded or the port cannot be bound.
+ * @throws {RangeError} For an invalid option value, with a one-line message.
+ * @throws {RotaError} `ERR_ROTA_USAGE` for an unknown option; another code when
+ * the app cannot be loaded or the port cannot be bound.
  * @example
  * ```ts
  * import { serve } from "rota";
@@ -48,37 +47,20 @@ export function currentHost(): Host {
  * console.log(server.status());
  * ```
  */
-export function serve(options: ServeOptions): Promise<Server> {
-  return startServer(currentHost(), options);
-}
-
-/**
- * Whether the module whose `import.meta` is given is the program's entry.
- *
- * @param meta The caller's `import.meta`.
- * @returns True when it runs as the main module.
- */
-export function isMain(meta: ImportMeta): boolean {
-  const flag = (meta as ImportMeta & { main?: boolean }).main;
-  if (typeof flag === "boolean") return flag;
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(meta.url));
-  } catch {
-    return false;
-  }
+export async function serve(options: ServeOptions): Promise<Server> {
+  return await startServer(await currentHost(), options);
 }
 
 /**
  * Run rota as a program: a worker when a supervisor started this process,
  * the command line otherwise, exiting with its code. Never throws.
  *
- * @returns When the program is done.
+ * @returns When the program is done (a CLI process has exited by then).
  */
 export async function main(): Promise<void> {
-  const host = currentHost();
+  let host: Host | undefined;
   try {
+    host = await currentHost();
     const channel = host.workerChannel();
     if (channel) {
       await runWorker(host, channel);
@@ -88,7 +70,9 @@ export async function main(): Promise<void> {
     // The app module was imported here too: its timers or sockets must not keep a finished CLI alive.
     process.exit(code);
   } catch (error) {
-    host.writeLog(`rota: ${describeError(error)}`);
+    const line = `rota: ${describeError(error)}`;
+    if (host) host.writeLog(line);
+    else process.stderr.write(`${line}\n`);
     process.exit(1);
   }
 }

@@ -3,14 +3,14 @@
 // rota on several workers. Reload the page to see different workers answer.
 //
 //   npm start                              # node, from the bundle
-//   deno run -A mod.ts serve examples/app.js --workers 2
-//   bun run mod.ts serve examples/app.js --workers 2
+//   deno run -A main.ts serve examples/app.js --workers 2 --app-config examples/settings.json
+//   bun run main.ts serve examples/app.js --workers 2 --app-config examples/settings.json
 //
 // DEMO_INIT_FAILURES=2 makes the first two init attempts of every worker fail,
 // to watch the init gate answer 503 and recover without a restart.
 //
 // The banner comes from the shared configuration (examples/settings.json,
-// given with --config): change it in the form and every worker shows the new
+// given with --app-config): change it in the form and every worker shows the new
 // value on its next answer. It is written back to the file, so a restart keeps it.
 import { readFile } from "node:fs/promises";
 import process from "node:process";

@@ -1,4 +1,4 @@
-// The README's quick start, as a file: `deno run -A mod.ts serve examples/quickstart.ts`.
+// The README's quick start, as a file: `deno run -A main.ts serve examples/quickstart.ts`.
 import { Hono } from "hono";
 import { defineApp, type Env } from "rota";
 

@@ -19,7 +19,7 @@ export type Command =
   | { kind: "help" }
   | { kind: "version" }
   | { kind: "check"; app: string }
-  | { kind: "serve"; options: Partial<Record<keyof ServeOptions, string>> & { app: string } };
+  | { kind: "serve"; options: Partial<Record<keyof ServeOptions, string>> };
 
 /** Exit codes. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -34,7 +34,8 @@ function usageError(message: string): RotaError {
  * @param argv The arguments.
  * @returns The command.
  * @throws {RotaError} `ERR_ROTA_USAGE` for an unknown command or flag, a flag
- * without a value, or a missing or extra app module.
+ * without a value, or a missing or extra app module (`serve` may leave the app
+ * module to the settings file).
  * @example
  * ```ts
  * parseArgs(["serve", "app.ts", "--workers", "4"]);
@@ -68,10 +69,11 @@ export function parseArgs(argv: readonly string[]): Command {
     }
     options[spec.key] = value;
   }
-  if (positional.length === 0) throw usageError(`'rota ${command}' needs an app module`);
   if (positional.length > 1) throw usageError(`'rota ${command}' takes one app module, got ${positional.length}`);
   const [app] = positional;
-  return command === "check" ? { kind: "check", app } : { kind: "serve", options: { ...options, app } };
+  if (command === "serve") return { kind: "serve", options: app === undefined ? options : { ...options, app } };
+  if (app === undefined) throw usageError(`'rota ${command}' needs an app module`);
+  return { kind: "check", app };
 }
 
 /** The text of `rota --help`. */
@@ -88,6 +90,10 @@ export function helpText(): string {
     "",
     "Flags for serve (durations: 500ms, 5s, 2m or plain milliseconds):",
     ...flags,
+    "",
+    "Settings file: rota.config.json in the working directory (or the file --config names) holds any flag",
+    'by its serve() name, e.g. { "workers": 4, "maxRequests": 1000, "app": "app.ts" }.',
+    "Flags win over environment variables, which win over the settings file.",
     "",
     "Signals: SIGTERM/SIGINT stop gracefully (a second one forces), SIGHUP reloads every worker.",
     "Exit codes: 0 done, 1 the app or system failed, 2 bad command line.",

@@ -33,11 +33,14 @@ export type RotaErrorCode =
  * ```
  */
 export class RotaError extends Error {
+  /** Always `"RotaError"`. */
   override name = "RotaError";
   /** Stable identifier of the failure. */
   readonly code: RotaErrorCode;
 
   /**
+   * Create an error with a stable code.
+   *
    * @param code Stable identifier of the failure.
    * @param message One line for a person.
    * @param options The underlying cause.

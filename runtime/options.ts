@@ -57,21 +57,27 @@ export interface ServeOptions {
    */
   maxRestarts?: number;
   /**
-   * The shared configuration: a path to a JSON file (read at start, written
-   * back on every publish, watched for edits), or from code, the initial value
-   * itself (any JSON value but a string). @default {{}}
+   * The app's shared configuration (`env.config`): a path to a JSON file (read
+   * at start, written back on every publish, watched for edits), or from code,
+   * the initial value itself (any JSON value but a string). @default {{}}
    */
-  config?: string | ConfigValue;
+  appConfig?: string | ConfigValue;
+  /**
+   * rota's own settings file: JSON holding any of these options by name, e.g.
+   * `{ "workers": 4, "maxRequests": 1000 }`. Options given here and the
+   * environment win over it. @default {"rota.config.json" when the working directory has one}
+   */
+  config?: string;
 }
 
 /** A JSON value that is not a string (a string names a file). */
 export type ConfigValue = number | boolean | null | readonly unknown[] | { readonly [key: string]: unknown };
 
-/** Options as they arrive from a command line or a caller: unchecked, strings allowed. */
-export type RawOptions = { app?: unknown } & { [K in Exclude<keyof ServeOptions, "app">]?: unknown };
+/** Options as they arrive from a command line, a settings file or a caller: unchecked, strings allowed. */
+export type RawOptions = { readonly [K in keyof ServeOptions]?: unknown };
 
-/** {@linkcode ServeOptions} with every default applied and checked. */
-export type ResolvedOptions = Required<ServeOptions>;
+/** {@linkcode ServeOptions} with every default applied and checked (the settings file already read). */
+export type ResolvedOptions = Required<Omit<ServeOptions, "config">>;
 
 type Kind =
   | "port"
@@ -82,9 +88,11 @@ type Kind =
   | "bytes"
   | "hostname"
   | "log-format"
-  | "config";
+  | "app-config"
+  | "file";
 
-interface OptionSpec {
+/** One option: its `serve()` key, its flag, its environment variables, its help line. */
+export interface OptionSpec {
   readonly key: Exclude<keyof ServeOptions, "app">;
   readonly flag: string;
   readonly env: readonly string[];
@@ -180,11 +188,18 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     help: "give up (exit 1) when one slot needs more restarts in a row than this (default 0: never)",
   },
   {
+    key: "appConfig",
+    flag: "--app-config",
+    env: ["ROTA_APP_CONFIG"],
+    kind: "app-config",
+    help: "JSON file holding the app's shared configuration, env.config (default: none)",
+  },
+  {
     key: "config",
     flag: "--config",
     env: ["ROTA_CONFIG"],
-    kind: "config",
-    help: "JSON file holding the shared configuration (default: none)",
+    kind: "file",
+    help: "rota's own settings file (default: rota.config.json when present)",
   },
   {
     key: "logFormat",
@@ -195,18 +210,30 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   },
 ];
 
-/** What the defaults depend on, supplied by the host. */
-export interface DefaultsContext {
+/** Where the options come from besides the caller, and what the defaults depend on. */
+export interface ResolveContext {
+  /** The environment variables. */
+  readonly env: Readonly<Record<string, string | undefined>>;
   /** The available parallelism. */
   readonly parallelism: number;
   /** Whether standard error is a terminal. */
   readonly isTerminal: boolean;
+  /** rota's settings file, already read. @default {none} */
+  readonly settings?: Settings;
 }
 
-function fail(key: string, rule: string, value: unknown): never {
+/** rota's settings file, parsed but not checked: option names and their values. */
+export interface Settings {
+  /** The file, as named (for messages). */
+  readonly path: string;
+  /** Its top-level object. */
+  readonly values: Readonly<Record<string, unknown>>;
+}
+
+function failWith(key: string, rule: string, value: unknown, from: string | undefined): never {
   const shown = typeof value === "string" ? value : JSON.stringify(value);
   throw new RangeError(
-    `Cannot start server as '${kebab(key)}' must be ${rule}: current value is ${shown}`,
+    `Cannot start server as '${kebab(key)}' must be ${rule}: current value is ${shown}${from ? ` (from ${from})` : ""}`,
   );
 }
 
@@ -259,35 +286,36 @@ export function parseBytes(text: string): number | undefined {
   return Math.round(Number(match[1]) * BYTE_UNITS[match[2].toLowerCase()]);
 }
 
-function coerce(spec: OptionSpec, value: unknown): unknown {
+function coerce(spec: OptionSpec, value: unknown, from: string | undefined): unknown {
   const { key, kind } = spec;
+  const fail = (rule: string): never => failWith(key, rule, value, from);
   const isText = typeof value === "string";
   switch (kind) {
     case "port": {
       const port = isText && /^\d+$/.test(value) ? Number(value) : value;
       if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) {
-        fail(key, "an integer from 1 to 65535", value);
+        fail("an integer from 1 to 65535");
       }
       return port;
     }
     case "count": {
       const count = isText && /^\d+$/.test(value) ? Number(value) : value;
       if (!Number.isInteger(count) || (count as number) < 1) {
-        fail(key, "a positive integer", value);
+        fail("a positive integer");
       }
       return count;
     }
     case "limit": {
       const limit = isText && /^\d+$/.test(value) ? Number(value) : value;
       if (!Number.isInteger(limit) || (limit as number) < 0) {
-        fail(key, "a whole number (0 turns it off)", value);
+        fail("a whole number (0 turns it off)");
       }
       return limit;
     }
     case "bytes": {
       const bytes = isText ? parseBytes(value) : value;
       if (typeof bytes !== "number" || !Number.isSafeInteger(bytes) || bytes < 0) {
-        fail(key, "a size like 512MB, 1GB or plain bytes", value);
+        fail("a size like 512MB, 1GB or plain bytes");
       }
       return bytes;
     }
@@ -295,49 +323,69 @@ function coerce(spec: OptionSpec, value: unknown): unknown {
     case "positive-duration": {
       const ms = isText ? parseDuration(value) : value;
       if (typeof ms !== "number" || !Number.isSafeInteger(Math.round(ms)) || ms < 0) {
-        fail(key, "a duration like 500ms, 5s, 2m or 7d", value);
+        fail("a duration like 500ms, 5s, 2m or 7d");
       }
-      if (kind === "positive-duration" && ms === 0) fail(key, "a duration above 0", value);
-      return Math.round(ms);
+      if (kind === "positive-duration" && ms === 0) fail("a duration above 0");
+      return Math.round(ms as number);
     }
     case "hostname":
       if (!isText || value.trim() === "" || /\s/.test(value)) {
-        fail(key, "a hostname or IP address", value);
+        fail("a hostname or IP address");
       }
       return value;
-    case "config":
-      if (value === undefined || (isText && value.trim() === "")) fail(key, "a JSON file path or a JSON value", value);
+    case "app-config":
+      if (value === undefined || (isText && value.trim() === "")) fail("a JSON file path or a JSON value");
+      return value;
+    case "file":
+      if (!isText || value.trim() === "") fail("a file path");
       return value;
     case "log-format":
       if (value !== "pretty" && value !== "json") {
-        fail(key, "'pretty' or 'json'", value);
+        fail("'pretty' or 'json'");
       }
       return value;
   }
 }
 
+const KEYS: ReadonlySet<string> = new Set(["app", ...OPTION_SPECS.map((spec) => spec.key)]);
+
 /**
- * Apply defaults and environment variables to `options`, and check every value.
- * Explicit options win over the environment, which wins over the defaults.
+ * Apply the environment, the settings file and the defaults to `options`, and
+ * check every value. Explicit options (flags, or `serve()`'s) win over the
+ * environment, which wins over the settings file, which wins over the defaults.
  *
  * @param options What the caller gave (strings are parsed as the CLI would).
- * @param env The environment variables.
- * @param context What the defaults depend on.
+ * @param context The environment, the settings file, and what the defaults depend on.
  * @returns Every option, checked.
- * @throws {RangeError} With a one-line message naming the option and its value.
- * @throws {RotaError} `ERR_ROTA_USAGE` when `app` is missing.
+ * @throws {RangeError} With a one-line message naming the option, its value and where it came from.
+ * @throws {RotaError} `ERR_ROTA_USAGE` for an unknown option or setting, or when no app is given.
  * @example
  * ```ts
- * resolveOptions({ app: "app.ts", workers: 2 }, {}, { parallelism: 2, isTerminal: false });
+ * resolveOptions({ app: "app.ts", workers: 2 }, { env: {}, parallelism: 2, isTerminal: false });
  * ```
  */
-export function resolveOptions(
-  options: RawOptions,
-  env: Record<string, string | undefined>,
-  context: DefaultsContext,
-): ResolvedOptions {
-  if (typeof options.app !== "string" || options.app === "") {
-    throw new RotaError("ERR_ROTA_USAGE", "Cannot start server as no app module was given");
+export function resolveOptions(options: RawOptions, context: ResolveContext): ResolvedOptions {
+  const { env, settings } = context;
+  for (const key of Object.keys(options as object)) {
+    if (!KEYS.has(key)) throw new RotaError("ERR_ROTA_USAGE", `Unknown option '${key}' for serve()`);
+  }
+  const file = settings?.values ?? {};
+  for (const key of Object.keys(file)) {
+    if (!KEYS.has(key) || key === "config") {
+      throw new RotaError(
+        "ERR_ROTA_USAGE",
+        `Unknown setting '${key}' in '${
+          settings!.path
+        }': a setting is a serve() option name such as "workers" or "maxRequests" (see 'rota --help')`,
+      );
+    }
+  }
+  const app = options.app ?? file.app;
+  if (typeof app !== "string" || app === "") {
+    throw new RotaError(
+      "ERR_ROTA_USAGE",
+      'Cannot start server as no app module was given (rota serve <app-module>, or "app" in rota.config.json)',
+    );
   }
   const defaults: Omit<ResolvedOptions, "app"> = {
     port: 8000,
@@ -354,14 +402,19 @@ export function resolveOptions(
     maxMemory: 0,
     maxSurge: 1,
     maxRestarts: 0,
-    config: {},
+    appConfig: {},
   };
-  const resolved: Record<string, unknown> = { app: options.app };
+  const resolved: Record<string, unknown> = { app };
   let startupGiven = true;
   for (const spec of OPTION_SPECS) {
-    const fromEnv = spec.env.map((name) => env[name]).find((v) => v !== undefined && v !== "");
-    const given = options[spec.key] ?? fromEnv;
-    resolved[spec.key] = given === undefined ? defaults[spec.key] : coerce(spec, given);
+    if (spec.key === "config") continue;
+    const named = spec.env.find((name) => env[name] !== undefined && env[name] !== "");
+    const [given, from] = options[spec.key] !== undefined
+      ? [options[spec.key], undefined]
+      : named !== undefined
+      ? [env[named], named]
+      : [file[spec.key], settings?.path];
+    resolved[spec.key] = given === undefined ? defaults[spec.key] : coerce(spec, given, from);
     if (spec.key === "maxRequestsJitter" && given === undefined) {
       resolved.maxRequestsJitter = Math.floor((resolved.maxRequests as number) / 2);
     }
@@ -371,3 +424,30 @@ export function resolveOptions(
   if (!startupGiven) resolved.startupTimeout = (resolved.initTimeout as number) + 30000;
   return resolved as ResolvedOptions;
 }
+
+/**
+ * Which settings file to read: the one the caller or the environment names,
+ * else `rota.config.json` in the working directory if there is one.
+ *
+ * @param options What the caller gave.
+ * @param env The environment variables.
+ * @returns The path and whether it was named (a named file must exist).
+ * @throws {RangeError} When `config` is given but is not a path.
+ * @example
+ * ```ts
+ * settingsPath({ app: "app.ts" }, {}); // { path: "rota.config.json", named: false }
+ * ```
+ */
+export function settingsPath(options: RawOptions, env: Readonly<Record<string, string | undefined>>): {
+  path: string;
+  named: boolean;
+} {
+  const spec = OPTION_SPECS.find((s) => s.key === "config")!;
+  if (options.config !== undefined) return { path: coerce(spec, options.config, undefined) as string, named: true };
+  const fromEnv = env.ROTA_CONFIG;
+  if (fromEnv !== undefined && fromEnv !== "") return { path: fromEnv, named: true };
+  return { path: SETTINGS_FILE, named: false };
+}
+
+/** The settings file rota reads from the working directory when none is named. */
+export const SETTINGS_FILE = "rota.config.json";

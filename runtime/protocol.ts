@@ -42,17 +42,23 @@ export interface WorkerSpec {
 
 /** A configuration value and its version. */
 export interface Versioned {
+  /** Bumped on every change. */
   readonly version: number;
+  /** The configuration (JSON). */
   readonly value: unknown;
 }
 
 /** A worker that did not apply a configuration version. */
 export interface ReloadFailure {
+  /** The worker's slot. */
   readonly slot: number;
+  /** How many workers the slot had before this one. */
   readonly generation: number;
+  /** The worker's process id. */
   readonly pid: number;
   /** `reload-failed`: its hook threw; `timeout`: no answer in time; `exited`: it went away first. */
   readonly reason: "reload-failed" | "timeout" | "exited";
+  /** The hook's error message, for `reload-failed`. */
   readonly message?: string;
 }
 

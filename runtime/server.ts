@@ -9,7 +9,8 @@ import { loadApp } from "./app.ts";
 import { describeError, RotaError } from "./errors.ts";
 import type { SupervisorHost } from "./host.ts";
 import { createLogger } from "./log.ts";
-import { type RawOptions, resolveOptions } from "./options.ts";
+import { type RawOptions, resolveOptions, settingsPath } from "./options.ts";
+import { readSettings } from "./settings_file.ts";
 import { ConfigFile } from "./supervisor/config_file.ts";
 import { Supervisor, type SupervisorStats, type WorkerStatus } from "./supervisor/supervisor.ts";
 
@@ -22,7 +23,7 @@ export interface Server extends AsyncDisposable {
   /** Replacements, crashes, and the time no worker was ready. */
   stats(): SupervisorStats;
   /**
-   * Re-read the `--config` file (publishing it when it changed), then replace
+   * Re-read the `--app-config` file (publishing it when it changed), then replace
    * every worker with a fresh process (fresh code), one at a time,
    * replacement first.
    */
@@ -109,7 +110,14 @@ export async function startServer(
   input: RawOptions,
   control: StartControl = {},
 ): Promise<Server> {
-  const options = resolveOptions(input, host.env(), {
+  const env = host.env();
+  const settings = await stage(
+    () => readSettings((path) => host.readTextFile(path), settingsPath(input, env)),
+    control,
+  );
+  const options = resolveOptions(input, {
+    env,
+    settings,
     parallelism: host.parallelism(),
     isTerminal: host.isTerminal(),
   });
@@ -119,10 +127,11 @@ export async function startServer(
     fields: options.logFormat === "json" ? { pid: host.pid() } : {},
     write: host.writeLog,
   });
+  if (settings) log.info(`settings from ${settings.path}`);
   const { url, module } = await stage(() => host.importModule(options.app), control);
   const app = loadApp(module, options.app);
-  const file = typeof options.config === "string" ? new ConfigFile(host, options.config) : undefined;
-  const initial = file ? await stage(() => file.read(), control) : options.config;
+  const file = typeof options.appConfig === "string" ? new ConfigFile(host, options.appConfig) : undefined;
+  const initial = file ? await stage(() => file.read(), control) : options.appConfig;
   await stage(async () => {
     try {
       await app.setup?.({ config: initial });

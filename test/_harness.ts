@@ -40,10 +40,10 @@ export function systemNode(): string {
 
 /** Node runs the bundle; Bun and Deno run the sources, as their users do. */
 export const TARGETS: Record<string, () => Target> = {
-  "node-system": () => target("node (machine)", [systemNode()], "dist/rota.js"),
-  "node-npm": () => target("node 24 (npm)", [join(BIN, "node")], "dist/rota.js"),
-  "bun": () => target("bun", [join(BIN, "bun")], "mod.ts"),
-  "deno": () => target("deno", [join(BIN, "deno"), "run", "-A"], "mod.ts"),
+  "node-system": () => target("node (machine)", [systemNode()], "dist/main.js"),
+  "node-npm": () => target("node 24 (npm)", [join(BIN, "node")], "dist/main.js"),
+  "bun": () => target("bun", [join(BIN, "bun")], "main.ts"),
+  "deno": () => target("deno", [join(BIN, "deno"), "run", "-A"], "main.ts"),
 };
 
 /** A port nobody listens on right now. */
@@ -128,11 +128,11 @@ export class Rota {
   static run(
     target: Target,
     args: readonly string[],
-    options: { env?: Record<string, string>; port?: number } = {},
+    options: { env?: Record<string, string>; port?: number; cwd?: string } = {},
   ): Rota {
     const [command, ...prefix] = target.command;
     const child = spawn(command, [...prefix, ...args], {
-      cwd: FIXTURES,
+      cwd: options.cwd ?? FIXTURES,
       env: { ...process.env, ROTA_LOG_FORMAT: "pretty", NO_COLOR: "1", ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -147,7 +147,7 @@ export class Rota {
     target: Target,
     app: string,
     args: readonly string[] = [],
-    options: { env?: Record<string, string>; ready?: RegExp } = {},
+    options: { env?: Record<string, string>; ready?: RegExp; cwd?: string } = {},
   ): Promise<Rota> {
     const port = await freePort();
     const rota = Rota.run(target, ["serve", app, "--port", String(port), "--hostname", "127.0.0.1", ...args], {

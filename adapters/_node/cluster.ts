@@ -12,6 +12,7 @@ import cluster from "node:cluster";
 import type { SpawnRequest, WorkerChannel, WorkerProcess } from "../../runtime/host.ts";
 import { processChannel } from "./channel.ts";
 import { entryPath } from "./entry.ts";
+import { loadNodeServer } from "./http.ts";
 import { SPEC_VARIABLE, takeSpec } from "./process.ts";
 
 /**
@@ -39,8 +40,24 @@ export function clusterSpawn(request: SpawnRequest): WorkerProcess {
   };
 }
 
+let serverLoaded: Promise<void> = Promise.resolve();
+
 /**
- * This process's channel, when it is a cluster worker started by rota.
+ * Resolves once a worker's HTTP server module is loaded; at once elsewhere.
+ * A worker imports its app only after it: the supervisor counts a worker
+ * whose first `init` failed as started, so its `listen` (which follows `init`
+ * at once) must not wait for a module load, or clients that were told the
+ * rota is up would meet a port nobody listens on yet.
+ *
+ * @returns When the worker may import its app.
+ */
+export function workerServerLoaded(): Promise<void> {
+  return serverLoaded;
+}
+
+/**
+ * This process's channel, when it is a cluster worker started by rota. It
+ * also starts loading the HTTP server the worker will listen with.
  *
  * @returns The channel, or `undefined`.
  */
@@ -48,6 +65,8 @@ export function clusterChannel(): WorkerChannel | undefined {
   if (!cluster.isWorker) return undefined;
   const spec = takeSpec();
   if (spec === undefined) return undefined;
+  // A failure here is reported by listen, with its own message.
+  serverLoaded = loadNodeServer().then(() => {}, () => {});
   // Node's cluster exits a worker at once when its primary disappears, dropping
   // in-flight requests. Declaring the exit ours lets rota drain it gracefully.
   if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;

@@ -1,7 +1,7 @@
 /**
- * The module a worker process runs: rota's own entry (`mod.ts` from sources,
- * `dist/rota.js` from the bundle), which turns itself into a worker when it
- * finds a spec in its environment.
+ * The module a worker process runs: rota's program, `main.ts` from the
+ * sources or `main.js` beside the bundle's chunks, which turns itself into a
+ * worker when it finds a spec in its environment.
  *
  * @module
  */
@@ -9,13 +9,13 @@
 import { fileURLToPath } from "node:url";
 
 /**
- * The path of rota's entry module.
+ * The path of rota's program.
  *
  * @returns An absolute file path.
  */
 export function entryPath(): string {
   const here = import.meta.url;
-  // In the bundle every module shares the bundle's URL, and the bundle is the entry.
-  const entry = here.endsWith("/adapters/_node/entry.ts") ? new URL("../../mod.ts", here) : new URL(here);
+  // In the bundle this code sits in a chunk beside dist/main.js.
+  const entry = here.endsWith("/adapters/_node/entry.ts") ? new URL("../../main.ts", here) : new URL("./main.js", here);
   return fileURLToPath(entry);
 }

@@ -5,11 +5,26 @@
  * @module
  */
 
-import { createAdaptorServer } from "@hono/node-server";
 import type { Server } from "node:http";
 import { Server as NetServer } from "node:net";
+import { describeError, RotaError } from "../../runtime/errors.ts";
 import type { Listener, ListenOptions } from "../../runtime/host.ts";
 import { listenError } from "./process.ts";
+
+type NodeServer = typeof import("@hono/node-server");
+
+let loading: Promise<NodeServer> | undefined;
+
+/**
+ * Load `@hono/node-server`, once. Not imported at the top of this file: only
+ * a worker needs it (not the supervisor, not `rota --version`, never Bun), so
+ * Deno resolves it only where it is used.
+ *
+ * @returns The module.
+ */
+export function loadNodeServer(): Promise<NodeServer> {
+  return loading ??= import("@hono/node-server");
+}
 
 function listenOn(server: Server, hostname: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -32,6 +47,16 @@ function listenOn(server: Server, hostname: string, port: number): Promise<void>
  */
 export async function listenNodeHttp(options: ListenOptions): Promise<Listener> {
   const { hostname, port, fetch } = options;
+  let createAdaptorServer: NodeServer["createAdaptorServer"];
+  try {
+    ({ createAdaptorServer } = await loadNodeServer());
+  } catch (error) {
+    throw new RotaError(
+      "ERR_ROTA_LISTEN",
+      `Cannot serve HTTP as @hono/node-server cannot be loaded: ${describeError(error)}`,
+      { cause: error },
+    );
+  }
   const server = createAdaptorServer({ fetch: (request: Request) => fetch(request) }) as Server;
   await listenOn(server, hostname, port);
   let accepting = true;

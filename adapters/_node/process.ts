@@ -13,6 +13,7 @@ import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { describeError, RotaError } from "../../runtime/errors.ts";
+import { describeImportFailure, errorLocation, firstError, isSyntaxError } from "../../runtime/import_error.ts";
 import type { Host, HostSignal } from "../../runtime/host.ts";
 import { systemClock } from "../../runtime/clock.ts";
 
@@ -24,7 +25,27 @@ function toUrl(specifier: string): URL {
   return pathToFileURL(isAbsolute(specifier) ? specifier : resolve(process.cwd(), specifier));
 }
 
-async function importModule(specifier: string): Promise<{ url: string; module: unknown }> {
+/** What an adapter adds to importing an app module. */
+export interface ImportHooks {
+  /** Runs before the import (Node: teach it TypeScript when it cannot strip types itself). */
+  prepare?(url: URL): Promise<void>;
+  /** Finds where a syntax error is when the runtime's error does not say (Node, for JavaScript). */
+  locate?(url: URL): Promise<string | undefined>;
+}
+
+/**
+ * Import a module by path (relative to the working directory) or URL.
+ *
+ * @param specifier The module.
+ * @param hooks What the adapter adds.
+ * @returns The module's URL and namespace.
+ * @throws {RotaError} `ERR_ROTA_APP_NOT_FOUND`, or `ERR_ROTA_APP_IMPORT` naming
+ * the file and line of a syntax error.
+ */
+export async function importModule(
+  specifier: string,
+  hooks: ImportHooks = {},
+): Promise<{ url: string; module: unknown }> {
   const url = toUrl(specifier);
   if (url.protocol === "file:" && !existsSync(fileURLToPath(url))) {
     throw new RotaError(
@@ -33,11 +54,18 @@ async function importModule(specifier: string): Promise<{ url: string; module: u
     );
   }
   try {
+    await hooks.prepare?.(url);
     return { url: url.href, module: await import(url.href) };
   } catch (error) {
-    throw new RotaError("ERR_ROTA_APP_IMPORT", `Cannot import app module '${specifier}': ${describeError(error)}`, {
-      cause: error,
-    });
+    if (error instanceof RotaError) throw error;
+    const first = firstError(error);
+    const location = errorLocation(first) ??
+      (isSyntaxError(first) && hooks.locate ? await hooks.locate(url) : undefined);
+    throw new RotaError(
+      "ERR_ROTA_APP_IMPORT",
+      `Cannot import app module '${specifier}': ${describeImportFailure(error, location)}`,
+      { cause: error },
+    );
   }
 }
 
@@ -124,7 +152,7 @@ export const processHost: Pick<
   isTerminal: () => Boolean(process.stderr.isTTY),
   writeLog: (line) => void process.stderr.write(`${line}\n`),
   writeOut: (text) => void process.stdout.write(text),
-  importModule,
+  importModule: (specifier) => importModule(specifier),
   onSignal,
   memoryUsage: () => process.memoryUsage.rss(),
   readTextFile: (path) => readFile(path, "utf8"),

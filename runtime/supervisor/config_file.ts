@@ -8,6 +8,7 @@
 
 import { describeError, RotaError } from "../errors.ts";
 import type { SupervisorHost } from "../host.ts";
+import { parseJsonText } from "../json_text.ts";
 
 /**
  * The largest configuration, as JSON. It is settings, not data: each worker
@@ -61,7 +62,7 @@ export function formatConfig(value: unknown): string {
 export function parseConfig(text: string, path: string): unknown {
   checkConfigSize(text, `configuration file '${path}'`);
   try {
-    return JSON.parse(text);
+    return parseJsonText(text);
   } catch (error) {
     throw new RotaError("ERR_ROTA_CONFIG", `Cannot read configuration file '${path}': ${describeError(error)}`, {
       cause: error,

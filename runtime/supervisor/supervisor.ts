@@ -42,12 +42,36 @@ import {
 
 export type { WorkerExit, WorkerState };
 
+/**
+ * Where a worker is in its life, as `status()` reports it: `loading` its app,
+ * `starting` (first init running), `initialised` (not listening yet), `ready`,
+ * `failing` (init failed, retrying), `draining`, `fatal` (cannot serve,
+ * exiting), `exited`.
+ */
+export type WorkerStateName =
+  | "loading"
+  | "starting"
+  | "initialised"
+  | "ready"
+  | "failing"
+  | "draining"
+  | "fatal"
+  | "exited";
+
+// The public names and the state machine's kinds must stay the same set.
+const _sameNames: [WorkerStateName, WorkerState["kind"]] extends [WorkerState["kind"], WorkerStateName] ? true
+  : never = true;
+
 /** One worker, as `status()` reports it. */
 export interface WorkerStatus {
+  /** The slot it fills, from 0 to `workers - 1`. */
   readonly slot: number;
+  /** How many workers the slot had before this one. */
   readonly generation: number;
+  /** Its process id. */
   readonly pid: number;
-  readonly state: WorkerState["kind"];
+  /** Where it is in its life. */
+  readonly state: WorkerStateName;
   /** `active` serves the slot; `incoming` is its replacement getting ready; `retired` is on its way out. */
   readonly role: "active" | "incoming" | "retired";
 }

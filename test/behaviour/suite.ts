@@ -224,7 +224,7 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
       const usage: Array<[string, string[], RegExp]> = [
         ["an unknown flag", ["serve", "hello.js", "--bogus", "1"], /Unknown flag '--bogus'/],
         ["an unknown command", ["frobnicate"], /Unknown command 'frobnicate'/],
-        ["no app", ["serve", "--workers", "2"], /needs an app module/],
+        ["no app", ["serve", "--workers", "2"], /no app module was given/],
         [
           "--workers 0",
           ["serve", "hello.js", "--workers", "0"],
@@ -261,6 +261,21 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
           "an app that throws at import",
           "throws_at_import.js",
           /Cannot import app module 'throws_at_import\.js': configuration file \/etc\/app\.toml is unreadable/,
+        ],
+        [
+          "a syntax error in a JavaScript app",
+          "broken/syntax_error.js",
+          /Cannot import app module 'broken\/syntax_error\.js': syntax error at \/\S+\/broken\/syntax_error\.js:3(:\d+)?: \S/,
+        ],
+        [
+          "a syntax error in a TypeScript app",
+          "broken/syntax_error.ts",
+          /Cannot import app module 'broken\/syntax_error\.ts': syntax error at \/\S+\/broken\/syntax_error\.ts:3(:\d+)?: \S/,
+        ],
+        [
+          "a syntax error in a module the app imports",
+          "broken/imports_syntax_error.js",
+          /Cannot import app module 'broken\/imports_syntax_error\.js': syntax error at \/\S+\/broken\/syntax_error\.js:3(:\d+)?: \S/,
         ],
       ];
       for (const [what, app, pattern] of failures) {
@@ -395,7 +410,7 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
       test("a publish from one worker reaches every worker before it resolves", async () => {
         const file = join(mkdtempSync(join(tmpdir(), "rota-")), "config.json");
         writeFileSync(file, JSON.stringify({ greeting: "hello" }));
-        const rota = await Rota.serve(target, "config_app.js", ["--workers", "2", "--config", file]);
+        const rota = await Rota.serve(target, "config_app.js", ["--workers", "2", "--app-config", file]);
         const before = await views(rota, 4);
         assert.ok(before.every((v) => v.version === 0 && v.value.greeting === "hello"));
         const published = await post(rota, { value: { greeting: "bonjour" } });
@@ -411,7 +426,7 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
         assert.equal((await rota.stop()).code, 0);
         assert.deepEqual(JSON.parse(readFileSync(file, "utf8")), { greeting: "bonjour" }, "written back to the file");
 
-        const restarted = await Rota.serve(target, "config_app.js", ["--workers", "1", "--config", file]);
+        const restarted = await Rota.serve(target, "config_app.js", ["--workers", "1", "--app-config", file]);
         assert.deepEqual(
           JSON.parse((await get(restarted.url)).body).value,
           { greeting: "bonjour" },
@@ -471,7 +486,7 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
       test("editing the file on disk, or SIGHUP, broadcasts it", async () => {
         const file = join(mkdtempSync(join(tmpdir(), "rota-")), "config.json");
         writeFileSync(file, JSON.stringify({ step: 0 }));
-        const rota = await Rota.serve(target, "config_app.js", ["--workers", "2", "--config", file]);
+        const rota = await Rota.serve(target, "config_app.js", ["--workers", "2", "--app-config", file]);
         writeFileSync(file, JSON.stringify({ step: 1 }));
         await rota.waitForLog(/configuration file changed: version 1/);
         assert.ok((await views(rota, 6)).every((v) => v.value.step === 1));
@@ -484,20 +499,52 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
         assert.equal((await rota.stop()).code, 0);
       });
 
-      test("a missing or malformed --config file is a clear startup error", async () => {
+      test("a missing or malformed --app-config file is a clear startup error", async () => {
         const dir = mkdtempSync(join(tmpdir(), "rota-"));
-        const missing = Rota.run(target, ["serve", "config_app.js", "--config", join(dir, "absent.json")]);
+        const missing = Rota.run(target, ["serve", "config_app.js", "--app-config", join(dir, "absent.json")]);
         assert.deepEqual(await missing.exited, { code: 1, signal: null });
         assertOneClearLine(missing, /Cannot read configuration file '[^']*absent\.json'/);
         writeFileSync(join(dir, "bad.json"), "{ oops");
-        const malformed = Rota.run(target, ["serve", "config_app.js", "--config", join(dir, "bad.json")]);
+        const malformed = Rota.run(target, ["serve", "config_app.js", "--app-config", join(dir, "bad.json")]);
         assert.deepEqual(await malformed.exited, { code: 1, signal: null });
-        assertOneClearLine(malformed, /Cannot read configuration file '[^']*bad\.json': /);
+        assertOneClearLine(
+          malformed,
+          /Cannot read configuration file '[^']*bad\.json': invalid JSON at line 1, column 3: expected a property name/,
+        );
       });
     });
 
-    test("the esbuild bundle, dist/rota.js, serves unchanged on this runtime", async () => {
-      const bundled: Target = { ...target, command: [...target.script, join(ROOT, "dist", "rota.js")] };
+    describe("rota's own settings file", () => {
+      test("rota.config.json in the working directory supplies the app module and the options", async () => {
+        const dir = mkdtempSync(join(tmpdir(), "rota-"));
+        const settings = { app: join(FIXTURES, "hello.js"), workers: 2, logFormat: "pretty" };
+        writeFileSync(join(dir, "rota.config.json"), JSON.stringify(settings));
+        const port = await freePort();
+        const rota = Rota.run(target, ["serve", "--port", String(port)], { cwd: dir, port });
+        await rota.waitForLog(/2 of 2 workers ready/);
+        assert.match(rota.log, /settings from rota\.config\.json/);
+        assert.equal((await get(rota.url)).status, 200);
+        assert.equal((await rota.stop()).code, 0);
+      });
+
+      test("an unknown setting or malformed JSON in the settings file exits 2 with one line saying where", async () => {
+        const dir = mkdtempSync(join(tmpdir(), "rota-"));
+        writeFileSync(join(dir, "typo.json"), JSON.stringify({ workers: 2, wrokers: 2 }));
+        const typo = Rota.run(target, ["serve", "hello.js", "--config", join(dir, "typo.json")]);
+        assert.deepEqual(await typo.exited, { code: 2, signal: null });
+        assertOneClearLine(typo, /Unknown setting 'wrokers' in '[^']*typo\.json'/);
+        writeFileSync(join(dir, "rota.config.json"), '{\n  "workers": 2\n  "maxRequests": 100\n}\n');
+        const malformed = Rota.run(target, ["serve", join(FIXTURES, "hello.js")], { cwd: dir });
+        assert.deepEqual(await malformed.exited, { code: 2, signal: null });
+        assertOneClearLine(
+          malformed,
+          /Cannot read settings file 'rota\.config\.json': invalid JSON at line 3, column 3: expected ',' or '}'/,
+        );
+      });
+    });
+
+    test("the esbuild bundle, dist/main.js, serves unchanged on this runtime", async () => {
+      const bundled: Target = { ...target, command: [...target.script, join(ROOT, "dist", "main.js")] };
       const rota = await Rota.serve(bundled, "hello.js", ["--workers", "2"]);
       const answer = JSON.parse((await get(`${rota.url}/x`)).body);
       assert.equal(answer.runtime, key.startsWith("node") ? "node" : key);
@@ -508,6 +555,20 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
     test("an app that imports 'rota' by name (the quick start) is served", async () => {
       const rota = await Rota.serve(target, "imports_rota.js", ["--workers", "1"]);
       assert.match((await get(rota.url)).body, /^hello from \d+$/);
+      assert.equal((await rota.stop()).code, 0);
+    });
+
+    test("an app that imports 'rota' gets the very modules rota runs: instanceof RotaError holds", async () => {
+      const rota = await Rota.serve(target, "one_copy.js", ["--workers", "1"]);
+      const answer = JSON.parse((await get(rota.url)).body);
+      assert.deepEqual(answer, { conflict: true, code: "ERR_ROTA_CONFIG_CONFLICT", instanceOfRotaError: true });
+      assert.equal((await rota.stop()).code, 0);
+    });
+
+    test("a TypeScript app that imports a TypeScript module is served", async () => {
+      const rota = await Rota.serve(target, "typed.ts", ["--workers", "1"]);
+      const answer = JSON.parse((await get(rota.url)).body);
+      assert.deepEqual(answer, { greeting: "hello, typed", runtime: key.startsWith("node") ? "node" : key });
       assert.equal((await rota.stop()).code, 0);
     });
 
@@ -525,7 +586,7 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
       assert.equal(steps.started.pids.length, 2);
       assert.deepEqual(steps.started.states, ["ready", "ready"]);
       assert.equal(steps.answer.status, 200);
-      assert.deepEqual(steps.answer.config, { mode: "from code" }, "serve({ config }) is the initial value");
+      assert.deepEqual(steps.answer.config, { mode: "from code" }, "serve({ appConfig }) is the initial value");
       assert.equal(steps.reloaded.stats.replacements, 2);
       assert.equal(steps.reloaded.stats.noWorkerReadyMs, 0);
       assert.ok(steps.reloaded.pids.every((pid: number) => !steps.started.pids.includes(pid)), "every worker replaced");

@@ -8,7 +8,7 @@ import { parseDuration } from "../../runtime/options.ts";
 import { ensureDebianPackage } from "../_apt.ts";
 import { ROOT } from "../_harness.ts";
 
-/** rota kills a worker this long after the graceful timeout (runtime/supervisor.ts). */
+/** rota kills a worker this long after the graceful timeout (runtime/supervisor/supervisor.ts). */
 const KILL_GRACE_MS = 3000;
 
 // deno-lint-ignore no-explicit-any

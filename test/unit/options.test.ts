@@ -1,10 +1,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseArgs } from "../../runtime/cli.ts";
-import { parseDuration, resolveOptions } from "../../runtime/options.ts";
+import { parseDuration, type RawOptions, resolveOptions, settingsPath } from "../../runtime/options.ts";
 import { parseSupervisorMessage, parseWorkerMessage } from "../../runtime/protocol.ts";
 
-const context = { parallelism: 3, isTerminal: false };
+const context = { env: {}, parallelism: 3, isTerminal: false };
+const withEnv = (env: Record<string, string>) => ({ ...context, env });
+const withFile = (values: Record<string, unknown>, env: Record<string, string> = {}) => ({
+  ...context,
+  env,
+  settings: { path: "rota.config.json", values },
+});
 
 test("parseDuration() reads ms, s, m, h, d and plain milliseconds", () => {
   assert.equal(parseDuration("500ms"), 500);
@@ -19,7 +25,7 @@ test("parseDuration() reads ms, s, m, h, d and plain milliseconds", () => {
 });
 
 test("resolveOptions() applies defaults, and explicit options win over the environment", () => {
-  const defaults = resolveOptions({ app: "a.ts" }, {}, context);
+  const defaults = resolveOptions({ app: "a.ts" }, context);
   assert.deepEqual(defaults, {
     app: "a.ts",
     port: 8000,
@@ -36,21 +42,21 @@ test("resolveOptions() applies defaults, and explicit options win over the envir
     maxMemory: 0,
     maxSurge: 1,
     maxRestarts: 0,
-    config: {},
+    appConfig: {},
   });
-  assert.equal(resolveOptions({ app: "a.ts", maxRequests: "500" }, {}, context).maxRequestsJitter, 250);
-  assert.equal(resolveOptions({ app: "a.ts", maxMemory: "512MB" }, {}, context).maxMemory, 512 * 2 ** 20);
+  assert.equal(resolveOptions({ app: "a.ts", maxRequests: "500" }, context).maxRequestsJitter, 250);
+  assert.equal(resolveOptions({ app: "a.ts", maxMemory: "512MB" }, context).maxMemory, 512 * 2 ** 20);
   const env = { PORT: "9000", ROTA_WORKERS: "5", ROTA_GRACEFUL_TIMEOUT: "2s" };
-  const fromEnv = resolveOptions({ app: "a.ts", workers: 2 }, env, context);
+  const fromEnv = resolveOptions({ app: "a.ts", workers: 2 }, withEnv(env));
   assert.equal(fromEnv.port, 9000);
   assert.equal(fromEnv.workers, 2);
   assert.equal(fromEnv.gracefulTimeout, 2000);
 });
 
 test("resolveOptions() gives a replacement --init-timeout plus 30 s to be ready unless told otherwise", () => {
-  assert.equal(resolveOptions({ app: "a.ts", initTimeout: "2m" }, {}, context).startupTimeout, 150000);
+  assert.equal(resolveOptions({ app: "a.ts", initTimeout: "2m" }, context).startupTimeout, 150000);
   assert.equal(
-    resolveOptions({ app: "a.ts", initTimeout: "2m", startupTimeout: "10s" }, {}, context).startupTimeout,
+    resolveOptions({ app: "a.ts", initTimeout: "2m", startupTimeout: "10s" }, context).startupTimeout,
     10000,
   );
 });
@@ -58,32 +64,82 @@ test("resolveOptions() gives a replacement --init-timeout plus 30 s to be ready 
 test("resolveOptions() refuses a zero where it means nothing, and honours durations beyond a timer's 24.8 days", () => {
   for (const key of ["initTimeout", "startupTimeout"]) {
     assert.throws(
-      () => resolveOptions({ app: "a", [key]: "0" }, {}, context),
+      () => resolveOptions({ app: "a", [key]: "0" }, context),
       /must be a duration above 0: current value is 0/,
     );
   }
-  assert.equal(resolveOptions({ app: "a", maxLifetime: "600h" }, {}, context).maxLifetime, 2_160_000_000);
-  assert.equal(resolveOptions({ app: "a", gracefulTimeout: "0" }, {}, context).gracefulTimeout, 0);
+  assert.equal(resolveOptions({ app: "a", maxLifetime: "600h" }, context).maxLifetime, 2_160_000_000);
+  assert.equal(resolveOptions({ app: "a", gracefulTimeout: "0" }, context).gracefulTimeout, 0);
+});
+
+test("resolveOptions() takes the settings file below flags and the environment, above the defaults", () => {
+  const settings = { workers: 4, maxRequests: 1000, port: "9100", gracefulTimeout: "2s", app: "from-file.ts" };
+  const fromFile = resolveOptions({}, withFile(settings));
+  assert.equal(fromFile.app, "from-file.ts");
+  assert.equal(fromFile.workers, 4);
+  assert.equal(fromFile.maxRequests, 1000);
+  assert.equal(fromFile.maxRequestsJitter, 500, "the jitter's default follows the file's maxRequests");
+  assert.equal(fromFile.port, 9100);
+  assert.equal(fromFile.gracefulTimeout, 2000);
+  const layered = resolveOptions({ app: "flag.ts", workers: "2" }, withFile(settings, { ROTA_MAX_REQUESTS: "10" }));
+  assert.equal(layered.app, "flag.ts", "the positional app module wins over the file's");
+  assert.equal(layered.workers, 2, "a flag wins over the file");
+  assert.equal(layered.maxRequests, 10, "the environment wins over the file");
+  assert.equal(layered.port, 9100, "the file wins over the default");
+  assert.deepEqual(resolveOptions({ app: "a.ts" }, withFile({ appConfig: { mode: "file" } })).appConfig, {
+    mode: "file",
+  });
+});
+
+test("resolveOptions() refuses an unknown setting or serve() option by name, with ERR_ROTA_USAGE", () => {
+  assert.throws(() => resolveOptions({ app: "a.ts" }, withFile({ wrokers: 4 })), {
+    name: "RotaError",
+    code: "ERR_ROTA_USAGE",
+    message: /^Unknown setting 'wrokers' in 'rota\.config\.json'/,
+  });
+  assert.throws(() => resolveOptions({ app: "a.ts" }, withFile({ config: "other.json" })), {
+    code: "ERR_ROTA_USAGE",
+    message: /^Unknown setting 'config'/,
+  });
+  assert.throws(() => resolveOptions({ app: "a.ts", wrokers: 4 } as RawOptions, context), {
+    name: "RotaError",
+    code: "ERR_ROTA_USAGE",
+    message: "Unknown option 'wrokers' for serve()",
+  });
+  assert.throws(() => resolveOptions({ app: "a.ts" }, withFile({ workers: 0 })), {
+    name: "RangeError",
+    message: "Cannot start server as 'workers' must be a positive integer: current value is 0 (from rota.config.json)",
+  });
+});
+
+test("settingsPath() takes the named file, else the environment's, else rota.config.json", () => {
+  assert.deepEqual(settingsPath({ app: "a.ts" }, {}), { path: "rota.config.json", named: false });
+  assert.deepEqual(settingsPath({}, { ROTA_CONFIG: "env.json" }), { path: "env.json", named: true });
+  assert.deepEqual(settingsPath({ config: "flag.json" }, { ROTA_CONFIG: "env.json" }), {
+    path: "flag.json",
+    named: true,
+  });
+  assert.throws(() => settingsPath({ config: 4 }, {}), /'config' must be a file path/);
 });
 
 test("resolveOptions() rejects bad values with one line naming the option and value", () => {
-  assert.throws(() => resolveOptions({ app: "a", workers: 0 }, {}, context), {
+  assert.throws(() => resolveOptions({ app: "a", workers: 0 }, context), {
     name: "RangeError",
     message: "Cannot start server as 'workers' must be a positive integer: current value is 0",
   });
   assert.throws(
-    () => resolveOptions({ app: "a", port: "70000" }, {}, context),
+    () => resolveOptions({ app: "a", port: "70000" }, context),
     /'port' must be an integer from 1 to 65535/,
   );
   assert.throws(
-    () => resolveOptions({ app: "a" }, { ROTA_INIT_TIMEOUT: "later" }, context),
-    /'init-timeout' must be a duration/,
+    () => resolveOptions({ app: "a" }, withEnv({ ROTA_INIT_TIMEOUT: "later" })),
+    /'init-timeout' must be a duration like 500ms, 5s, 2m or 7d: current value is later \(from ROTA_INIT_TIMEOUT\)/,
   );
   assert.throws(
-    () => resolveOptions({ app: "a", logFormat: "xml" }, {}, context),
+    () => resolveOptions({ app: "a", logFormat: "xml" }, context),
     /'log-format' must be 'pretty' or 'json'/,
   );
-  assert.throws(() => resolveOptions({}, {}, context), { code: "ERR_ROTA_USAGE" });
+  assert.throws(() => resolveOptions({}, context), { code: "ERR_ROTA_USAGE" });
 });
 
 test("parseArgs() reads commands, flags in both forms, and refuses what it does not know", () => {
@@ -91,7 +147,9 @@ test("parseArgs() reads commands, flags in both forms, and refuses what it does 
     kind: "serve",
     options: { app: "app.ts", workers: "4", port: "8080" },
   });
+  assert.deepEqual(parseArgs(["serve", "--workers", "2"]), { kind: "serve", options: { workers: "2" } });
   assert.deepEqual(parseArgs(["check", "app.ts"]), { kind: "check", app: "app.ts" });
+  assert.throws(() => parseArgs(["check"]), /'rota check' needs an app module/);
   assert.deepEqual(parseArgs([]), { kind: "help" });
   assert.throws(() => parseArgs(["serve", "app.ts", "--nope", "1"]), /Unknown flag '--nope'/);
   assert.throws(() => parseArgs(["serve", "app.ts", "--port"]), /Flag '--port' needs a value/);

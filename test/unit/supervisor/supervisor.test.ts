@@ -81,7 +81,8 @@ function fakeHost(helloOnSpawn = true) {
 
 function supervisorOn(workers: number, extra: Record<string, unknown> = {}) {
   const fake = fakeHost();
-  const options = resolveOptions({ app: "file:///app.js", workers, ...extra }, {}, {
+  const options = resolveOptions({ app: "file:///app.js", workers, ...extra }, {
+    env: {},
     parallelism: 2,
     isTerminal: false,
   });
@@ -316,7 +317,7 @@ test("Supervisor runs up to --max-surge replacements at once", async () => {
 
 test("Supervisor holds every message to a worker until it says hello, then delivers them in order", async () => {
   const fake = fakeHost(false);
-  const options = resolveOptions({ app: "file:///app.js", workers: 1 }, {}, { parallelism: 2, isTerminal: false });
+  const options = resolveOptions({ app: "file:///app.js", workers: 1 }, { env: {}, parallelism: 2, isTerminal: false });
   const log = createLogger({ name: "supervisor", write: (line) => fake.lines.push(line) });
   const supervisor = new Supervisor(fake.host, { options, log, tuning: { random: () => 0 } });
   const starting = supervisor.start().catch((error) => error);

@@ -9,7 +9,8 @@ test("stagger() spreads a limit over the slots, and 0 stays off", () => {
 });
 
 test("buildWorkerSpec() tells a worker how many others are ready, and its slot's limits", () => {
-  const options = resolveOptions({ app: "file:///app.js", workers: 2, maxRequests: 100 }, {}, {
+  const options = resolveOptions({ app: "file:///app.js", workers: 2, maxRequests: 100 }, {
+    env: {},
     parallelism: 2,
     isTerminal: false,
   });

@@ -1,0 +1,87 @@
+/**
+ * rota from its sources: without `node_modules`, as someone who cloned the
+ * repository and runs it with Deno or Bun (or Node 24) before any install
+ * (each runtime loads only its own adapter, and nothing loads an npm package
+ * before a Node or Deno worker listens); and built by `build.js` on Node 20.
+ */
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { VERSION } from "../runtime/version.ts";
+import { FIXTURES, get, killLeftovers, ROOT, Rota, systemNode, type Target } from "./_harness.ts";
+
+const BIN = join(ROOT, "node_modules", ".bin");
+
+describe("the sources, copied without node_modules", { timeout: 120_000 }, () => {
+  let dir: string;
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "rota-sources-"));
+    for (const entry of ["mod.ts", "main.ts", "deno.json", "runtime", "adapters"]) {
+      cpSync(join(ROOT, entry), join(dir, entry), { recursive: true });
+    }
+    mkdirSync(join(dir, "deno-cache"));
+  });
+
+  after(async () => {
+    await killLeftovers();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const runtimes: Array<[string, string[]]> = [
+    // With an empty DENO_DIR (below) and --cached-only, any npm package Deno reached for would fail the run.
+    ["deno", [join(BIN, "deno"), "run", "--cached-only", "-A"]],
+    ["bun", [join(BIN, "bun")]],
+    ["node", [join(BIN, "node")]],
+  ];
+  for (const [runtime, script] of runtimes) {
+    test(`rota --version runs on ${runtime} with no npm package at hand`, async () => {
+      const target: Target = { name: runtime, script, command: [...script, join(dir, "main.ts")] };
+      const rota = Rota.run(target, ["--version"], { cwd: dir, env: { DENO_DIR: join(dir, "deno-cache") } });
+      assert.deepEqual(await rota.exited, { code: 0, signal: null }, rota.log);
+      assert.equal(rota.stdout, `rota ${VERSION} (${runtime})\n`);
+    });
+  }
+
+  test("Bun serves an app from the sources with no npm package at all", async () => {
+    const target: Target = {
+      name: "bun",
+      script: [join(BIN, "bun")],
+      command: [join(BIN, "bun"), join(dir, "main.ts")],
+    };
+    const rota = await Rota.serve(target, join(FIXTURES, "hello.js"), ["--workers", "1"], { cwd: dir });
+    assert.equal((await get(rota.url)).status, 200);
+    assert.equal((await rota.stop()).code, 0);
+  });
+});
+
+describe("build.js", { timeout: 120_000 }, () => {
+  test("builds dist/ from a copy of the sources on the machine's Node 20, which cannot run TypeScript", () => {
+    const dir = mkdtempSync(join(tmpdir(), "rota-build-"));
+    try {
+      for (const entry of ["mod.ts", "main.ts", "build.js", "package.json", "deno.json", "tsconfig.json"]) {
+        cpSync(join(ROOT, entry), join(dir, entry));
+      }
+      for (const entry of ["runtime", "adapters", "tsconfig.build.json"]) {
+        cpSync(join(ROOT, entry), join(dir, entry), { recursive: true });
+      }
+      symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+      const build = spawnSync(systemNode(), ["build.js"], { cwd: dir, encoding: "utf8", timeout: 60_000 });
+      assert.equal(build.status, 0, build.stdout + build.stderr);
+      for (const file of ["dist/main.js", "dist/mod.js", "dist/ts_hooks.js", "dist/types/mod.d.ts"]) {
+        assert.ok(existsSync(join(dir, file)), file);
+      }
+      const version = spawnSync(systemNode(), [join(dir, "dist", "main.js"), "--version"], {
+        encoding: "utf8",
+        timeout: 10_000,
+      });
+      assert.equal(version.stdout, `rota ${VERSION} (node)\n`, version.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
