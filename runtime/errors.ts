@@ -20,7 +20,8 @@ export type RotaErrorCode =
   | "ERR_ROTA_PERMISSION"
   | "ERR_ROTA_HOOK"
   | "ERR_ROTA_CONFIG"
-  | "ERR_ROTA_CONFIG_CONFLICT";
+  | "ERR_ROTA_CONFIG_CONFLICT"
+  | "ERR_ROTA_BODY_TOO_LARGE";
 
 /**
  * An error with a stable `code`.

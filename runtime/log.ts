@@ -50,9 +50,13 @@ export function createLogger(options: LoggerOptions): Logger {
       write(JSON.stringify({ time: date().toISOString(), level, name, msg: message, ...fields, ...extra }));
       return;
     }
-    const details = Object.entries(extra).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`);
+    // One event, one line: a value with a line break (a stack, an app's error text) is written escaped.
+    const details = Object.entries(extra).map(([k, v]) =>
+      `${k}=${typeof v === "string" && !v.includes("\n") ? v : JSON.stringify(v)}`
+    );
     const tag = level === "info" ? "" : `${level.toUpperCase()} `;
-    write(`rota[${name}] ${tag}${message}${details.length ? ` (${details.join(" ")})` : ""}`);
+    const text = message.includes("\n") ? JSON.stringify(message).slice(1, -1) : message;
+    write(`rota[${name}] ${tag}${text}${details.length ? ` (${details.join(" ")})` : ""}`);
   };
   return {
     info: (message, extra) => line("info", message, extra),

@@ -170,11 +170,18 @@ export class Rota {
   async waitForLog(pattern: RegExp, timeoutMs = 20000): Promise<RegExpMatchArray> {
     let ended = false;
     void this.exited.then(() => (ended = true));
-    return await waitFor(`log line ${pattern}`, () => {
-      const match = this.log.match(pattern);
-      if (!match && ended) throw new Error(`rota exited; output:\n${this.log}`);
-      return match;
-    }, timeoutMs);
+    try {
+      return await waitFor(`log line ${pattern}`, () => {
+        const match = this.log.match(pattern);
+        if (!match && ended) throw new Error(`rota exited; output:\n${this.log}`);
+        return match;
+      }, timeoutMs);
+    } catch (error) {
+      // The output is what explains a miss.
+      throw new Error(
+        `${(error as Error).message}\n--- rota's output, last 3000 characters:\n${this.log.slice(-3000)}`,
+      );
+    }
   }
 
   /** Worker pids the supervisor reported starting, in order. */
@@ -224,6 +231,15 @@ export interface LoadResult {
   /** Requests that got no answer, by error. */
   lost: Record<string, number>;
   pids: Set<number>;
+  /** The longest time one request took, answered or not, in milliseconds. */
+  maxMs: number;
+}
+
+/** One request of a load run: when it started (`Date.now()`), how long it took, and whether it got a 2xx. */
+export interface LoadSample {
+  at: number;
+  ms: number;
+  ok: boolean;
 }
 
 /**
@@ -234,14 +250,32 @@ export interface LoadResult {
  */
 export async function load(
   url: string,
-  options: { connections: number; durationMs: number; maxRequests: number; keepAlive: boolean; done?: () => boolean },
+  options: {
+    connections: number;
+    durationMs: number;
+    maxRequests: number;
+    keepAlive: boolean;
+    done?: () => boolean;
+    /** Every request's sample is pushed here when given. */
+    samples?: LoadSample[];
+  },
 ): Promise<LoadResult> {
-  const { connections, durationMs, maxRequests, keepAlive, done = () => false } = options;
+  const { connections, durationMs, maxRequests, keepAlive, done = () => false, samples } = options;
   const agent = keepAlive ? new http.Agent({ keepAlive: true, maxSockets: connections }) : false;
-  const result: LoadResult = { sent: 0, ok: 0, bad: {}, lost: {}, pids: new Set() };
+  const result: LoadResult = { sent: 0, ok: 0, bad: {}, lost: {}, pids: new Set(), maxMs: 0 };
   const until = Date.now() + durationMs;
   const one = () =>
-    new Promise<void>((done) => {
+    new Promise<void>((settle) => {
+      const at = Date.now();
+      let settled = false;
+      const done = (ok = false) => {
+        if (settled) return;
+        settled = true;
+        const ms = Date.now() - at;
+        result.maxMs = Math.max(result.maxMs, ms);
+        samples?.push({ at, ms, ok });
+        settle();
+      };
       const request = http.get(url, { agent, timeout: 10000 }, (response) => {
         let body = "";
         response.setEncoding("utf8");
@@ -252,9 +286,9 @@ export async function load(
             result.ok++;
             const pid = Number(/"pid":(\d+)/.exec(body)?.[1]);
             if (pid) result.pids.add(pid);
-          } else {
-            result.bad[status] = (result.bad[status] ?? 0) + 1;
+            return done(true);
           }
+          result.bad[status] = (result.bad[status] ?? 0) + 1;
           done();
         });
         response.on("error", (error) => {

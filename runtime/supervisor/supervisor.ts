@@ -8,7 +8,9 @@
  * - `restart_policy.ts`: respawn after how long, or give up;
  * - `availability.ts`: the time with no worker ready;
  * - `worker_spec.ts`: what a new worker is told;
- * - `config_store.ts` and `config_file.ts`: the shared configuration.
+ * - `config_store.ts` and `config_file.ts`: the shared configuration;
+ * - `watchdog.ts`: heartbeat deadlines, for workers whose event loop is blocked;
+ * - `memory_watch.ts`: each worker's resident memory against the soft and hard limits.
  *
  * Each slot holds an `active` worker and, while it is being replaced, an
  * `incoming` one. The incoming worker must become ready before the active one
@@ -24,12 +26,15 @@ import { describeError, RotaError, type RotaErrorCode } from "../errors.ts";
 import type { ProcessExit, SupervisorHost, WorkerProcess } from "../host.ts";
 import type { Logger } from "../log.ts";
 import type { ResolvedOptions } from "../options.ts";
-import { parseWorkerMessage, type WorkerMessage } from "../protocol.ts";
+import { type HeartbeatMessage, parseWorkerMessage, type WorkerMessage } from "../protocol.ts";
+import { WarningThrottle } from "../warning_throttle.ts";
 import { AvailabilityClock } from "./availability.ts";
 import type { ConfigFile } from "./config_file.ts";
 import { ConfigStore, type ConfigTarget } from "./config_store.ts";
 import { type CrashHistory, decideRestart, type RestartPolicy } from "./restart_policy.ts";
 import { Rollout } from "./rollout.ts";
+import { hardMemoryLimit, MemoryWatch } from "./memory_watch.ts";
+import { describeActivity, Watchdog } from "./watchdog.ts";
 import { buildWorkerSpec, stagger } from "./worker_spec.ts";
 import { isServing, type WorkerEvent, type WorkerExit, WorkerRecord, type WorkerState } from "./worker_record.ts";
 
@@ -53,6 +58,8 @@ export interface SupervisorStats {
   readonly crashes: number;
   /** Total time, after the first worker became ready, during which no worker was ready. */
   readonly noWorkerReadyMs: number;
+  /** Workers killed by the watchdog because their heartbeats stopped. */
+  readonly watchdogKills: number;
 }
 
 /** The supervisor's own timings, injectable for tests. */
@@ -132,6 +139,10 @@ export class Supervisor {
   #replacements = 0;
   #crashes = 0;
   #unwatchConfig: () => void = () => {};
+  #watchdog: Watchdog<WorkerRecord>;
+  #watchdogKills = 0;
+  #memory: MemoryWatch<WorkerRecord>;
+  #throttle: WarningThrottle;
   #closed: Promise<number>;
   #resolveClosed!: (code: number) => void;
 
@@ -175,6 +186,19 @@ export class Supervisor {
       crashes: { consecutive: 0 },
       respawn: undefined,
     }));
+    this.#watchdog = new Watchdog({
+      timeout: options.watchdogTimeout,
+      clock: host.clock,
+      overdue: (worker, silentMs, last) => this.#onOverdue(worker, silentMs, last),
+    });
+    this.#memory = new MemoryWatch({
+      maxMemory: options.maxMemory,
+      clock: host.clock,
+      workers: () => this.#slots.flatMap((slot) => (slot.active && isServing(slot.active.state) ? [slot.active] : [])),
+      measure: (worker) => host.residentMemory(worker.child.pid) ?? this.#watchdog.last(worker)?.rss,
+      over: (worker, level, rss) => this.#onMemory(worker, level, rss),
+    });
+    this.#throttle = new WarningThrottle({ log, clock: host.clock });
     this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
@@ -199,6 +223,7 @@ export class Supervisor {
     return new Promise<void>((resolve, reject) => {
       this.#phase = { kind: "starting", resolve, reject };
       this.#unwatchConfig = this.#config.watch();
+      this.#memory.start();
       for (const slot of this.#slots) this.#spawn(slot, "active");
     });
   }
@@ -223,6 +248,7 @@ export class Supervisor {
       replacements: this.#replacements,
       crashes: this.#crashes,
       noWorkerReadyMs: this.#availability.total(this.#host.clock.now()),
+      watchdogKills: this.#watchdogKills,
     };
   }
 
@@ -279,11 +305,12 @@ export class Supervisor {
     this.#phase = { kind: "stopping", code: how.code, forced: how.force };
     const now = this.#host.clock.now();
     this.#availability.stop(now);
-    const { replacements, crashes, noWorkerReadyMs } = this.stats();
+    const { replacements, crashes, noWorkerReadyMs, watchdogKills } = this.stats();
     if (how.force) this.#log.warn("forced shutdown: killing every worker");
-    else this.#log.info("shutting down gracefully", { replacements, crashes, noWorkerReadyMs });
+    else this.#log.info("shutting down gracefully", { replacements, crashes, noWorkerReadyMs, watchdogKills });
     this.#rollout.stop();
     this.#unwatchConfig();
+    this.#memory.stop();
     for (const slot of this.#slots) this.#host.clock.clearTimeout(slot.respawn);
     for (const worker of this.#live) {
       if (how.force) worker.child.kill("SIGKILL");
@@ -392,7 +419,7 @@ export class Supervisor {
   #onMessage(worker: WorkerRecord, raw: unknown): void {
     const parsed = parseWorkerMessage(raw);
     if (!parsed.ok) {
-      this.#log.warn(`ignored a malformed message from ${worker.name}: ${parsed.reason}`);
+      this.#throttle.warn(worker.name, `ignored a malformed message from ${worker.name}: ${parsed.reason}`);
       return;
     }
     this.#handle(worker, parsed.message);
@@ -437,6 +464,8 @@ export class Supervisor {
         worker.configVersion = Math.max(worker.configVersion, message.version);
         this.#config.acknowledge(worker, message.version, message.ok, message.message);
         return;
+      case "heartbeat":
+        return this.#watchdog.beat(worker, message);
     }
   }
 
@@ -463,6 +492,12 @@ export class Supervisor {
       },
       (error) => {
         const code = error instanceof RotaError ? error.code : "ERR_ROTA_CONFIG";
+        if (code !== "ERR_ROTA_CONFIG_CONFLICT") {
+          const { version } = this.#config.current;
+          this.#log.error(
+            `${describeError(error)}; the publish by ${worker.name} was refused, version stays ${version}`,
+          );
+        }
         worker.child.send({ rota: 1, type: "publish-result", id, ok: false, code, message: describeError(error) });
       },
     );
@@ -503,6 +538,7 @@ export class Supervisor {
     if (state.kind !== "exited") return;
     this.#live.delete(worker);
     this.#config.forget(worker);
+    this.#watchdog.forget(worker);
     if (wasActive) slot.active = undefined;
     if (wasIncoming) slot.incoming = undefined;
     const { ended } = state;
@@ -510,7 +546,8 @@ export class Supervisor {
     this.#report(worker, ended);
 
     if (this.#isStopping()) return this.#settleIfEmpty();
-    if (ended.kind === "retired") return;
+    // A killed worker's slot was seen to when it was killed.
+    if (ended.kind === "retired" || ended.kind === "killed") return;
     if (this.#phase.kind === "starting" && ended.fatal) {
       const error = new RotaError(ended.fatal.code as RotaErrorCode, ended.fatal.message);
       return void this.#stop({ code: 0, force: false, error });
@@ -524,7 +561,7 @@ export class Supervisor {
 
   #report(worker: WorkerRecord, ended: WorkerExit): void {
     const how = ended.exit.signal ? `signal ${ended.exit.signal}` : `code ${ended.exit.code}`;
-    if (ended.kind === "retired") {
+    if (ended.kind === "retired" || ended.kind === "killed") {
       this.#log.info(`${worker.name} exited (${how})`);
     } else if (ended.fatal) {
       this.#log.error(`${worker.name} cannot serve: ${ended.fatal.message}`, { code: ended.fatal.code });
@@ -539,8 +576,14 @@ export class Supervisor {
     if (failures > 1) this.#log.warn(`slot ${slot.index}: retrying in ${wait}ms after ${failures} failures`);
   }
 
-  /** The slot's active worker crashed (or could not be started): respawn after a back-off, or give up. */
-  #respawnAfterCrash(slot: Slot, readyAt: number | undefined): void {
+  /**
+   * The slot's active worker crashed (or could not be started, or was killed
+   * by the watchdog): respawn after a back-off, or give up. `waited` is time
+   * already spent waiting on this worker (a watchdog's timeout), taken off
+   * the back-off: a wedge is a kill, not a crash loop, and it already cost
+   * the slot that long.
+   */
+  #respawnAfterCrash(slot: Slot, readyAt: number | undefined, waited = 0): void {
     const now = this.#host.clock.now();
     const decision = decideRestart(slot.crashes, { readyAt }, now, this.#policy);
     slot.crashes = decision.history;
@@ -551,15 +594,66 @@ export class Supervisor {
       return;
     }
     const { consecutive } = decision.history;
-    if (consecutive > 1) {
-      this.#log.warn(`slot ${slot.index}: retrying in ${decision.after}ms after ${consecutive} failures`);
+    const after = Math.max(0, Math.round(decision.after - waited));
+    if (consecutive > 1 && after > 0) {
+      this.#log.warn(`slot ${slot.index}: retrying in ${after}ms after ${consecutive} failures`);
     }
     this.#rollout.cancel(slot.index);
     this.#host.clock.clearTimeout(slot.respawn);
+    slot.respawn = undefined;
+    if (after === 0) {
+      this.#spawn(slot, "active");
+      return;
+    }
     slot.respawn = this.#host.clock.setTimeout(() => {
       slot.respawn = undefined;
       if (this.#phase.kind === "running" || this.#phase.kind === "starting") this.#spawn(slot, "active");
-    }, decision.after);
+    }, after);
+  }
+
+  /** A worker's heartbeats stopped: kill it, count it, and see to its slot at once. */
+  #onOverdue(worker: WorkerRecord, silentMs: number, last: HeartbeatMessage): void {
+    if (!this.#live.has(worker) || !this.#apply(worker, { type: "kill", reason: "watchdog" })) return;
+    this.#watchdogKills++;
+    this.#log.error(
+      `watchdog: ${worker.name} sent no heartbeat for ${silentMs}ms; killing it (it was ${
+        describeActivity(last, silentMs)
+      })`,
+    );
+    worker.child.kill("SIGKILL");
+    const slot = this.#slots[worker.slot];
+    if (slot.incoming === worker) {
+      slot.incoming = undefined;
+      return this.#replacementFailed(slot);
+    }
+    if (slot.active !== worker || this.#isStopping()) return;
+    slot.active = undefined;
+    if (slot.incoming) return this.#adoptIncoming(slot);
+    this.#respawnAfterCrash(slot, worker.readyAt, silentMs);
+  }
+
+  /**
+   * A worker passed a memory limit. Soft: recycle it, replacement first.
+   * Hard: it stops taking connections now (it drains) and a new worker
+   * starts at once (or its replacement, already starting, takes over).
+   */
+  #onMemory(worker: WorkerRecord, level: "soft" | "hard", rss: number): void {
+    const slot = this.#slots[worker.slot];
+    if (slot.active !== worker || !isServing(worker.state) || this.#phase.kind !== "running") return;
+    const uses = `${worker.name} uses ${mebibytes(rss)}MB`;
+    if (level === "soft") {
+      this.#log.warn(`${uses}, above --max-memory ${mebibytes(this.#options.maxMemory)}MB: recycling`);
+      this.#rollout.request(slot.index);
+      return;
+    }
+    this.#log.warn(
+      `${uses}, above the hard limit of ${mebibytes(hardMemoryLimit(this.#options.maxMemory))}MB: draining it now`,
+    );
+    slot.active = undefined;
+    this.#drain(worker);
+    if (slot.incoming) return this.#adoptIncoming(slot);
+    this.#rollout.cancel(slot.index);
+    this.#spawn(slot, "active");
   }
 
   /** The active worker died while its replacement starts: the replacement becomes the slot's worker now, ready or not. */
@@ -595,7 +689,13 @@ export class Supervisor {
   #settleIfEmpty(): void {
     const phase = this.#phase;
     if (phase.kind !== "stopping" || this.#live.size > 0) return;
+    this.#watchdog.stop();
+    this.#throttle.flush();
     this.#phase = { kind: "stopped", code: phase.code };
     this.#resolveClosed(phase.code);
   }
+}
+
+function mebibytes(bytes: number): number {
+  return Math.round(bytes / 2 ** 20);
 }

@@ -6,7 +6,10 @@
  * - `init_gate.ts`: the init-hook contract;
  * - `handler.ts`: one request, as a pure function;
  * - `config_client.ts`: `env.config`, publishes and `reload` ordering;
- * - `recycle_limits.ts`: max-requests and max-memory;
+ * - `recycle_limits.ts`: max-requests;
+ * - `request_limits.ts`: max-body and request-timeout;
+ * - `heartbeat.ts` and `in_flight.ts`: the beat the supervisor's watchdog
+ *   listens for, and the running requests it reports;
  * - `wait_until.ts`: work left behind by requests;
  * - `drain.ts`: the staged drain of the server.
  *
@@ -14,16 +17,25 @@
  */
 
 import { type App, type Env, loadApp, type WorkerInfo } from "../app.ts";
+import { sleep } from "../clock.ts";
 import { describeError, RotaError } from "../errors.ts";
 import type { Listener, WorkerChannel, WorkerHost } from "../host.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { parseSupervisorMessage, parseWorkerSpec, type WorkerMessage, type WorkerSpec } from "../protocol.ts";
+import { WarningThrottle } from "../warning_throttle.ts";
 import { ConfigClient } from "./config_client.ts";
 import { drainServer } from "./drain.ts";
 import { type HandlerEnv, handleRequest } from "./handler.ts";
+import { Heartbeat, type HeartbeatReading } from "./heartbeat.ts";
+import { InFlight } from "./in_flight.ts";
 import { type InitEvent, InitGate } from "./init_gate.ts";
 import { RecycleLimits } from "./recycle_limits.ts";
+import { RequestLimits } from "./request_limits.ts";
+import { StreamGuards } from "./response_stream.ts";
 import { PendingWork } from "./wait_until.ts";
+
+/** The longest a worker waits for its first heartbeat to be written out before it imports the app. */
+const FIRST_BEAT_WAIT_MS = 1000;
 
 /** Where the worker is. Messages and signals are heard from the very start, in every phase. */
 type Phase =
@@ -59,6 +71,11 @@ class WorkerLifecycle {
   #config: ConfigClient;
   #pending: PendingWork;
   #limits: RecycleLimits;
+  #throttle: WarningThrottle;
+  #inFlight: InFlight;
+  #heartbeat: Heartbeat;
+  /** The init attempt running now, for the heartbeat. */
+  #initRunning: number | undefined;
   #teardown: Array<() => void> = [];
 
   constructor(host: WorkerHost, channel: WorkerChannel, spec: WorkerSpec) {
@@ -81,14 +98,33 @@ class WorkerLifecycle {
     });
     this.#limits = new RecycleLimits({
       maxRequests: spec.maxRequests,
-      maxMemory: spec.maxMemory,
-      clock: host.clock,
-      memoryUsage: () => host.memoryUsage(),
       onLimit: (reason, detail) => {
         this.#log.info(`asking to be recycled: ${detail}`);
         this.#send({ rota: 1, type: "recycle", reason, detail });
       },
     });
+    this.#throttle = new WarningThrottle({ log: this.#log, clock: host.clock });
+    this.#heartbeat = new Heartbeat({
+      clock: host.clock,
+      interval: spec.heartbeatInterval,
+      read: () => this.#reading(),
+      send: (message) => this.#channel.send(message),
+    });
+    this.#inFlight = new InFlight({ clock: host.clock, announce: () => this.#heartbeat.pulse() });
+  }
+
+  /** What the heartbeat reports: where the worker is, its requests and its memory. */
+  #reading(): HeartbeatReading {
+    const oldest = this.#inFlight.oldest();
+    return {
+      phase: this.#phase.kind,
+      initAttempt: this.#initRunning,
+      requests: this.#inFlight.finished,
+      inFlight: this.#inFlight.size,
+      rss: this.#host.memoryUsage(),
+      heapUsed: this.#host.heapUsed(),
+      ...(oldest ? { oldestMethod: oldest.method, oldestPath: oldest.path, oldestMs: oldest.ageMs } : {}),
+    };
   }
 
   async run(): Promise<void> {
@@ -100,7 +136,14 @@ class WorkerLifecycle {
       host.onSignal("SIGINT", () => void this.#drain("SIGINT")),
       // SIGHUP is for the supervisor (a terminal hang-up reaches the whole group).
       host.onSignal("SIGHUP", () => {}),
+      () => this.#heartbeat.stop(),
+      () => this.#throttle.flush(),
     ];
+    // Before the app is imported, and written out before it is (on Deno a message can
+    // otherwise wait for a loop turn that an import blocking the loop never gives it):
+    // an import or init that blocks the loop then falls silent where the watchdog hears it.
+    await Promise.race([this.#heartbeat.start(), sleep(host.clock, FIRST_BEAT_WAIT_MS)]);
+    if (this.#isDraining()) return;
 
     let app: App;
     try {
@@ -120,6 +163,7 @@ class WorkerLifecycle {
       onEvent: (event) => this.#reportInit(event),
     });
     this.#phase = { kind: "starting", app, gate };
+    this.#heartbeat.pulse();
     const firstAttempt = gate.start();
     if (spec.listen === "after-init") await firstAttempt;
     if (this.#isDraining()) return;
@@ -136,27 +180,37 @@ class WorkerLifecycle {
       draining: () => this.#isDraining(),
       waitUntil: (promise) => this.#pending.add(promise),
       log: this.#log,
+      inFlight: this.#inFlight,
+      limits: new RequestLimits({
+        requestTimeout: spec.requestTimeout,
+        maxBody: spec.maxBody,
+        clock: host.clock,
+        warn: (kind, message) => this.#throttle.warn(kind, message),
+      }),
+      streams: new StreamGuards(this.#log),
     };
     let listener: Listener;
     try {
       listener = await host.listen({
         hostname: spec.hostname,
         port: spec.port,
-        fetch: (request) => {
+        fetch: (request, connection) => {
           this.#limits.countRequest();
-          return handleRequest(request, handlerEnv);
+          return handleRequest(request, handlerEnv, connection);
         },
       });
     } catch (error) {
       return this.#fatal(error);
     }
+    // After listen: the adapter may have replaced the global Response, which this one extends.
+    this.#teardown.push(handlerEnv.streams!.install());
     if (this.#isDraining()) {
       await listener.close();
       return;
     }
     this.#phase = { kind: "serving", app, gate, listener };
     this.#send({ rota: 1, type: "listening" });
-    this.#limits.watchMemory();
+    this.#heartbeat.pulse();
   }
 
   /** A method, not a property read, so that checks after an `await` are not narrowed away. */
@@ -165,7 +219,7 @@ class WorkerLifecycle {
   }
 
   #send(message: WorkerMessage): void {
-    this.#channel.send(message);
+    void this.#channel.send(message);
   }
 
   #exit(code: number): void {
@@ -182,7 +236,7 @@ class WorkerLifecycle {
   #onMessage(raw: unknown): void {
     const parsed = parseSupervisorMessage(raw);
     if (!parsed.ok) {
-      this.#log.warn(`ignored a malformed message from the supervisor: ${parsed.reason}`);
+      this.#throttle.warn("the supervisor", `ignored a malformed message from the supervisor: ${parsed.reason}`);
       return;
     }
     const message = parsed.message;
@@ -211,12 +265,19 @@ class WorkerLifecycle {
     const log = this.#log;
     switch (event.type) {
       case "attempt":
+        this.#initRunning = event.attempt;
+        // Said now: an init that blocks the loop must be named in the watchdog's line.
+        this.#heartbeat.pulse();
         if (event.attempt > 1) log.info(`init attempt ${event.attempt}`);
         return;
       case "ready":
+        this.#initRunning = undefined;
+        this.#heartbeat.pulse();
         log.info(`init succeeded on attempt ${event.attempt} in ${Math.round(event.ms)}ms`);
         return this.#send({ rota: 1, type: "init-ok", attempt: event.attempt });
       case "failed": {
+        this.#initRunning = undefined;
+        this.#heartbeat.pulse();
         const code = (event.error as { code?: unknown })?.code;
         const message = describeError(event.error);
         log.error(`init attempt ${event.attempt} failed: ${message}`, {
@@ -241,7 +302,7 @@ class WorkerLifecycle {
     const phase = this.#phase;
     if (phase.kind === "draining") return;
     this.#phase = { kind: "draining" };
-    this.#limits.stop();
+    this.#heartbeat.pulse();
     this.#log.info(`draining (${why})`);
     if (phase.kind === "loading") return this.#exit(0);
     phase.gate.close();

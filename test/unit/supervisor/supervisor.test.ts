@@ -44,6 +44,8 @@ function fakeHost() {
   const clock = new FakeClock();
   const spawned: FakeWorker[] = [];
   const lines: string[] = [];
+  /** Resident memory of each fake worker, by pid, as the supervisor measures it. */
+  const rss = new Map<number, number>();
   const host = {
     runtime: "node",
     clock,
@@ -59,13 +61,14 @@ function fakeHost() {
     writeTextFileAtomic: () => Promise.reject(new Error("not used")),
     watchFile: () => () => {},
     prepare: () => Promise.resolve([]),
+    residentMemory: (pid: number) => rss.get(pid),
     spawn(request: SpawnRequest) {
       const worker = new FakeWorker(1000 + spawned.length, request);
       spawned.push(worker);
       return worker;
     },
   } satisfies SupervisorHost;
-  return { host, clock, spawned, lines };
+  return { host, clock, spawned, lines, rss };
 }
 
 function supervisorOn(workers: number, extra: Record<string, unknown> = {}) {

@@ -56,8 +56,16 @@ test("handleRequest() answers 500 and logs when fetch throws or returns somethin
     [() => {
       throw new Error("boom");
     }, /fetch threw: boom/],
-    [(() => "text") as unknown as App["fetch"], /fetch returned string, not a Response/],
-    [(() => undefined) as unknown as App["fetch"], /fetch returned undefined, not a Response/],
+    [(() => "text") as unknown as App["fetch"], /fetch returned a string instead of a Response: GET \/path/],
+    [(() => undefined) as unknown as App["fetch"], /fetch returned undefined instead of a Response: GET \/path/],
+    [
+      (() => ({ status: 200, headers: {} })) as unknown as App["fetch"],
+      /fetch returned an object instead of a Response: GET \/path/,
+    ],
+    [
+      (() => ({ status: 200, headers: new Headers(), body: "look-alike" })) as unknown as App["fetch"],
+      /fetch returned an object instead of a Response: GET \/path/,
+    ],
   ];
   for (const [fetch, logged] of cases) {
     const { env, gate, lines } = handlerEnv({ fetch });
