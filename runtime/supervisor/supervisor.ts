@@ -620,16 +620,17 @@ export class Supervisor {
         describeActivity(last, silentMs)
       })`,
     );
-    worker.child.kill("SIGKILL");
+    // The slot is seen to first: the exit may be reported while `kill` runs.
     const slot = this.#slots[worker.slot];
     if (slot.incoming === worker) {
       slot.incoming = undefined;
-      return this.#replacementFailed(slot);
+      this.#replacementFailed(slot);
+    } else if (slot.active === worker) {
+      slot.active = undefined;
+      if (slot.incoming) this.#adoptIncoming(slot);
+      else if (!this.#isStopping()) this.#respawnAfterCrash(slot, worker.readyAt, silentMs);
     }
-    if (slot.active !== worker || this.#isStopping()) return;
-    slot.active = undefined;
-    if (slot.incoming) return this.#adoptIncoming(slot);
-    this.#respawnAfterCrash(slot, worker.readyAt, silentMs);
+    worker.child.kill("SIGKILL");
   }
 
   /**

@@ -122,7 +122,8 @@ function guardBody(source: ReadableStream<Uint8Array>, guard: Guard, log: Logger
       else controller.enqueue(chunk.value);
     },
     cancel(reason) {
-      return reader.cancel(reason);
+      // The source may have failed already: there is nothing left to release then.
+      return reader.cancel(reason).catch(() => {});
     },
   }, { highWaterMark: 0 });
 }
