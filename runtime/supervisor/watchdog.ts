@@ -15,6 +15,13 @@
 import type { Clock, TimerHandle } from "../clock.ts";
 import type { HeartbeatMessage } from "../protocol.ts";
 
+/**
+ * A watchdog timer that fires later than this (in milliseconds) means the
+ * supervisor was not running: silence it measured is not the worker's fault
+ * until the heartbeats queued meanwhile were read.
+ */
+export const STALL_MS = 100;
+
 /** Options for {@linkcode Watchdog}. */
 export interface WatchdogOptions<W> {
   /** Milliseconds of silence after which a worker is overdue; 0 turns the watchdog off. */
@@ -99,9 +106,16 @@ export class Watchdog<W> {
 
   #arm(worker: W, watched: Watched, ms: number): void {
     const { timeout, clock, overdue } = this.#options;
+    const due = clock.now() + ms;
     watched.timer = clock.setTimeout(() => {
-      const silent = clock.now() - watched.lastAt;
+      const now = clock.now();
+      const silent = now - watched.lastAt;
       if (silent < timeout) return this.#arm(worker, watched, timeout - silent);
+      // This timer fired late: the supervisor itself was held up (a loaded or
+      // frozen machine holds up every process at once), and the heartbeats sent
+      // meanwhile may be waiting to be read. Timers run before I/O in a loop
+      // turn, so look again once the channel had its turn.
+      if (now - due > STALL_MS) return this.#arm(worker, watched, STALL_MS);
       this.#watched.delete(worker);
       overdue(worker, Math.round(silent), watched.last);
     }, ms);

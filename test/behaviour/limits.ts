@@ -187,6 +187,20 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
         assert.equal((await rota.stop()).code, 0);
       });
 
+      test("a freeze of every process at once (a loaded or suspended machine) kills nobody", async () => {
+        const rota = await Rota.serve(target, "hostile.js", ["--workers", "2", "--watchdog-timeout", "2s"]);
+        const pids = [rota.child.pid!, ...rota.workerPids()];
+        for (const pid of pids) process.kill(pid, "SIGSTOP");
+        await new Promise((r) => setTimeout(r, 3000));
+        for (const pid of pids) process.kill(pid, "SIGCONT");
+        // Long enough for a second beat, and for the watchdog to have looked twice.
+        await new Promise((r) => setTimeout(r, 2500));
+        assert.doesNotMatch(rota.log, /sent no heartbeat/);
+        assert.deepEqual(rota.workerPids(), pids.slice(1), "no worker was replaced");
+        assert.equal((await get(rota.url)).status, 200);
+        assert.equal((await rota.stop()).code, 0);
+      });
+
       test("a worker that blocks while importing the app or in its first init is killed by the watchdog too", async () => {
         for (const stage of ["import", "init"]) {
           const marker = join(mkdtempSync(join(tmpdir(), "rota-")), "first");

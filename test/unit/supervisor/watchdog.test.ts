@@ -78,3 +78,26 @@ test("describeActivity() names what a silent worker was doing from its last hear
   assert.equal(describeActivity({ ...beat, phase: "draining" }, 2000), "draining");
   assert.equal(describeActivity(beat, 2000), "idle");
 });
+
+test("Watchdog looks again before reporting when its own timer fired late: the supervisor was held up, not the worker", async () => {
+  const clock = new FakeClock();
+  const overdue: string[] = [];
+  const late = { by: 0 };
+  // A clock whose timers fire `late.by` milliseconds after they were due, as on a frozen machine.
+  const slow = {
+    now: () => clock.now(),
+    setTimeout: (fn: () => void, ms: number) => clock.setTimeout(fn, ms + late.by),
+    clearTimeout: (handle: unknown) => clock.clearTimeout(handle),
+  };
+  const watchdog = new Watchdog<string>({ timeout: 2000, clock: slow, overdue: (worker) => overdue.push(worker) });
+  late.by = 1500;
+  watchdog.beat("a", beat);
+  await clock.advance(3500);
+  assert.deepEqual(overdue, [], "fired 1500 ms late: look again first");
+  watchdog.beat("a", beat);
+  late.by = 0;
+  await clock.advance(1999);
+  assert.deepEqual(overdue, [], "the heartbeat read meanwhile counts");
+  await clock.advance(1);
+  assert.deepEqual(overdue, ["a"], "on time and still silent: overdue");
+});
