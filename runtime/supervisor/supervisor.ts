@@ -36,7 +36,14 @@ import { Rollout } from "./rollout.ts";
 import { hardMemoryLimit, MemoryWatch } from "./memory_watch.ts";
 import { describeActivity, Watchdog } from "./watchdog.ts";
 import { buildWorkerSpec, stagger } from "./worker_spec.ts";
-import { isServing, type WorkerEvent, type WorkerExit, WorkerRecord, type WorkerState } from "./worker_record.ts";
+import {
+  isServing,
+  listens,
+  type WorkerEvent,
+  type WorkerExit,
+  WorkerRecord,
+  type WorkerState,
+} from "./worker_record.ts";
 
 export type { WorkerExit, WorkerState };
 
@@ -94,6 +101,8 @@ interface Slot {
   nextGeneration: number;
   active: WorkerRecord | undefined;
   incoming: WorkerRecord | undefined;
+  /** The active worker passed the hard memory limit: its replacement takes over as soon as it listens. */
+  urgent: boolean;
   crashes: CrashHistory;
   respawn: TimerHandle | undefined;
 }
@@ -183,6 +192,7 @@ export class Supervisor {
       nextGeneration: 0,
       active: undefined,
       incoming: undefined,
+      urgent: false,
       crashes: { consecutive: 0 },
       respawn: undefined,
     }));
@@ -330,14 +340,14 @@ export class Supervisor {
   }
 
   /** Start a worker for `slot`; false when the runtime refused (handled as a failure). */
-  #spawn(slot: Slot, role: "active" | "incoming"): boolean {
+  #spawn(slot: Slot, role: "active" | "incoming", listenNow = false): boolean {
     if (this.#isStopping()) return false;
     const generation = slot.nextGeneration;
     const spec = buildWorkerSpec(
       this.#options,
       { slot: slot.index, generation },
       this.#config.current,
-      this.#anyReady(),
+      !listenNow && this.#anyReady(),
     );
     // The runtime may report messages or the exit before `spawn` returns: hold them until the record exists.
     const known: { worker?: WorkerRecord; early: Array<() => void> } = { early: [] };
@@ -402,8 +412,9 @@ export class Supervisor {
     const now = this.#host.clock.now();
     this.#availability.update(this.#anyReady(), now, this.#phase.kind === "running");
     if (change.firstReady) this.#onFirstReady(worker);
-    if (change.to.kind === "ready" && this.#slots[worker.slot].incoming === worker) {
-      this.#promote(this.#slots[worker.slot]);
+    const slot = this.#slots[worker.slot];
+    if (slot.incoming === worker && (change.to.kind === "ready" || (slot.urgent && listens(change.to)))) {
+      this.#promote(slot);
     }
     this.#checkStarted();
     return change;
@@ -635,8 +646,11 @@ export class Supervisor {
 
   /**
    * A worker passed a memory limit. Soft: recycle it, replacement first.
-   * Hard: it stops taking connections now (it drains) and a new worker
-   * starts at once (or its replacement, already starting, takes over).
+   * Hard: it must stop taking connections now. When another worker is ready
+   * it drains at once and a new worker starts; when it is the only one
+   * serving (its closing would close the shared socket, refusing
+   * connections), a replacement starts listening at once, before its init
+   * finished, and takes over as soon as it listens.
    */
   #onMemory(worker: WorkerRecord, level: "soft" | "hard", rss: number): void {
     const slot = this.#slots[worker.slot];
@@ -648,19 +662,30 @@ export class Supervisor {
       return;
     }
     this.#log.warn(
-      `${uses}, above the hard limit of ${mebibytes(hardMemoryLimit(this.#options.maxMemory))}MB: draining it now`,
+      `${uses}, above the hard limit of ${mebibytes(hardMemoryLimit(this.#options.maxMemory))}MB: replacing it now`,
     );
-    slot.active = undefined;
-    this.#drain(worker);
-    if (slot.incoming) return this.#adoptIncoming(slot);
-    this.#rollout.cancel(slot.index);
-    this.#spawn(slot, "active");
+    const othersServe = [...this.#live].some((other) => other !== worker && other.state.kind === "ready");
+    if (othersServe) {
+      slot.active = undefined;
+      this.#drain(worker);
+      if (slot.incoming) return this.#adoptIncoming(slot);
+      this.#rollout.cancel(slot.index);
+      this.#spawn(slot, "active");
+      return;
+    }
+    slot.urgent = true;
+    if (slot.incoming && listens(slot.incoming.state)) return this.#promote(slot);
+    if (!slot.incoming) {
+      this.#rollout.cancel(slot.index);
+      this.#spawn(slot, "incoming", true);
+    }
   }
 
   /** The active worker died while its replacement starts: the replacement becomes the slot's worker now, ready or not. */
   #adoptIncoming(slot: Slot): void {
     slot.active = slot.incoming;
     slot.incoming = undefined;
+    slot.urgent = false;
     this.#rollout.adopted(slot.index);
   }
 
@@ -670,6 +695,7 @@ export class Supervisor {
     const outgoing = slot.active;
     slot.active = incoming;
     slot.incoming = undefined;
+    slot.urgent = false;
     this.#replacements++;
     this.#log.info(`${incoming.name} is ready and replaces ${outgoing ? outgoing.name : "nobody"}`);
     if (outgoing) this.#drain(outgoing);

@@ -128,6 +128,17 @@ export function isServing(state: WorkerState): boolean {
     state.kind === "failing";
 }
 
+/**
+ * Whether a worker in this state takes connections (its init may still be
+ * running or failing).
+ *
+ * @param state The state.
+ * @returns True for ready workers, and starting or failing ones that listen.
+ */
+export function listens(state: WorkerState): boolean {
+  return state.kind === "ready" || ((state.kind === "starting" || state.kind === "failing") && state.listening);
+}
+
 /** One worker: its process, its state, and the timers that belong to it. */
 export class WorkerRecord {
   readonly slot: number;

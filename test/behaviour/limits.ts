@@ -313,7 +313,7 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
         const grown = JSON.parse((await get(`${rota.url}/grow?mb=140`, 30000)).body);
         const [, slot] = await rota.waitForLog(
           new RegExp(
-            `worker (\\d)\\.0 \\(pid ${grown.pid}\\) uses \\d+MB, above the hard limit of 150MB: draining it now`,
+            `worker (\\d)\\.0 \\(pid ${grown.pid}\\) uses \\d+MB, above the hard limit of 150MB: replacing it now`,
           ),
           10000,
         );
@@ -324,6 +324,29 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
           "it left before its replacement was ready: not replacement-first",
         );
         assertNothingLost(await loading);
+        assert.equal((await rota.stop()).code, 0);
+      });
+
+      test("an only worker above the hard limit hands over to a replacement that listens at once, and nothing is lost", async () => {
+        const rota = await Rota.serve(target, "hostile.js", ["--workers", "1", "--max-memory", "100MB"], {
+          env: { ROTA_TEST_INIT_MS: "1000" },
+        });
+        const [big] = rota.workerPids();
+        const loading = load(`${rota.url}/`, {
+          connections: 4,
+          durationMs: 30000,
+          maxRequests: 1_000_000,
+          keepAlive: false,
+          done: () => /worker 0\.1\] init succeeded/.test(rota.log) && !alive(big),
+        });
+        void get(`${rota.url}/grow?mb=160`, 30000).catch(() => {});
+        await rota.waitForLog(
+          /worker 0\.0 \(pid \d+\) uses \d+MB, above the hard limit of 150MB: replacing it now/,
+          10000,
+        );
+        const result = await loading;
+        assertNothingLost(result);
+        assert.ok(result.pids.has(big) && result.pids.size === 2, "both answered: no gap between them");
         assert.equal((await rota.stop()).code, 0);
       });
 

@@ -375,14 +375,17 @@ test("Supervisor recycles a worker above --max-memory replacement-first, as it m
   assert.deepEqual(spawned[0].received, [{ rota: 1, type: "drain" }]);
 });
 
-test("Supervisor drains a worker above the hard limit at once and starts a new one at the same time", async () => {
+test("Supervisor drains a worker above the hard limit at once, while another serves, and starts a new one at the same time", async () => {
   const { supervisor, spawned, clock, rss, lines } = supervisorOn(2, { maxMemory: 100 * 2 ** 20 });
   const starting = supervisor.start();
   spawned.forEach((w) => w.ready());
   await starting;
   rss.set(1001, 200 * 2 ** 20);
   await clock.advance(1000);
-  assert.match(lines.join("\n"), /worker 1\.0 \(pid 1001\) uses 200MB, above the hard limit of 150MB: draining it now/);
+  assert.match(
+    lines.join("\n"),
+    /worker 1\.0 \(pid 1001\) uses 200MB, above the hard limit of 150MB: replacing it now/,
+  );
   assert.deepEqual(spawned[1].received, [{ rota: 1, type: "drain" }], "drained before any replacement is ready");
   assert.equal(spawned.length, 3);
   assert.deepEqual([spawned[2].request.spec.slot, spawned[2].request.spec.listen], [1, "after-init"]);
@@ -412,4 +415,22 @@ test("Supervisor logs a flood of malformed messages a few lines a second, with a
     lines.filter((l) => l.includes("suppressed 9995 similar warnings about worker 0.0 (pid 1000)")).length,
     1,
   );
+});
+
+test("Supervisor hands an only worker above the hard limit over to a replacement as soon as it listens, before its init", async () => {
+  const { supervisor, spawned, clock, rss } = supervisorOn(1, { maxMemory: 100 * 2 ** 20 });
+  const starting = supervisor.start();
+  spawned[0].ready();
+  await starting;
+  rss.set(1000, 200 * 2 ** 20);
+  await clock.advance(1000);
+  assert.equal(spawned.length, 2);
+  assert.equal(spawned[1].request.spec.listen, "now", "the replacement listens at once");
+  assert.deepEqual(spawned[0].received, [], "closing the only listener would refuse connections: not yet");
+  spawned[1].say({ type: "listening" });
+  assert.deepEqual(spawned[0].received, [{ rota: 1, type: "drain" }], "drained as soon as its replacement listens");
+  assert.deepEqual(supervisor.status().map((w) => [w.pid, w.role, w.state]), [
+    [1000, "retired", "draining"],
+    [1001, "active", "starting"],
+  ]);
 });
