@@ -3,7 +3,9 @@ import { test } from "node:test";
 import type { App, Env } from "../../../runtime/app.ts";
 import { createLogger } from "../../../runtime/log.ts";
 import { type HandlerEnv, handleRequest } from "../../../runtime/worker/handler.ts";
+import { InFlight } from "../../../runtime/worker/in_flight.ts";
 import { InitGate } from "../../../runtime/worker/init_gate.ts";
+import { RequestLimits } from "../../../runtime/worker/request_limits.ts";
 import { FakeClock } from "../../_fake_clock.ts";
 
 function handlerEnv(app: App, init: () => unknown = () => ({ ok: true }), draining = false) {
@@ -98,4 +100,36 @@ test("handleRequest() gives every request its own context props", async () => {
   await handleRequest(new Request("http://x/"), env);
   await handleRequest(new Request("http://x/"), env);
   assert.notEqual(seen[0], seen[1]);
+});
+
+test("handleRequest() refuses a body above --max-body before the gate, even while init runs", async () => {
+  const { env, clock } = handlerEnv({ fetch: () => new Response("app") }, () => new Promise(() => {}));
+  const limited: HandlerEnv = {
+    ...env,
+    limits: new RequestLimits({ requestTimeout: 0, maxBody: 10, clock, warn: () => {} }),
+  };
+  const request = new Request("http://x/upload", {
+    method: "POST",
+    headers: { "content-length": "11" },
+    body: "x".repeat(11),
+  });
+  const response = await handleRequest(request, limited);
+  assert.equal(response.status, 413);
+  assert.equal(request.bodyUsed, false, "the body was never read");
+});
+
+test("handleRequest() tracks the app's handler while it runs, for the heartbeat", async () => {
+  const clock = new FakeClock();
+  const inFlight = new InFlight({ clock });
+  let seen: unknown;
+  const { env, gate } = handlerEnv({
+    fetch: () => {
+      seen = inFlight.oldest();
+      return new Response("ok");
+    },
+  });
+  await gate.start();
+  await handleRequest(new Request("http://x/report?secret=1", { method: "PUT", body: "x" }), { ...env, inFlight });
+  assert.deepEqual(seen, { method: "PUT", path: "/report", ageMs: 0 });
+  assert.deepEqual([inFlight.size, inFlight.finished], [0, 1]);
 });
