@@ -42,9 +42,14 @@ interface BunApi {
     hostname: string;
     port: number;
     reusePort: boolean;
+    idleTimeout: number;
+    maxRequestBodySize: number;
     fetch(request: Request): Promise<Response>;
   }): { stop(closeActiveConnections?: boolean): Promise<void>; readonly pendingRequests: number };
 }
+
+/** Bun gives a handler no hold on its connection; a failed body stream is ended with no reason instead, which Bun takes as a quiet reset. */
+const CANNOT_CUT = { cut: () => false };
 
 const bun = (): BunApi => (globalThis as unknown as { Bun: BunApi }).Bun;
 
@@ -115,7 +120,20 @@ export const host: Host = {
   listen({ hostname, port, fetch }) {
     const serve = () => {
       try {
-        return bun().serve({ hostname, port, reusePort: true, fetch });
+        return bun().serve({
+          hostname,
+          port,
+          reusePort: true,
+          // Bun's idle timeout (10 s by default, 255 s at most) also cuts a request
+          // whose handler is still running and a stream that is quiet for a while:
+          // 0 turns it off, so long requests behave as on Node and Deno, and
+          // --request-timeout is the one limit on them.
+          idleTimeout: 0,
+          // rota enforces --max-body itself, the same on every runtime; Bun's own
+          // limit (128 MB by default) would answer first, with a different reply.
+          maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+          fetch: (request) => fetch(request, CANNOT_CUT),
+        });
       } catch (error) {
         throw listenError(hostname, port, error);
       }

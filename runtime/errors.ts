@@ -22,7 +22,8 @@ export type RotaErrorCode =
   | "ERR_ROTA_CONFIG"
   | "ERR_ROTA_CONFIG_CONFLICT"
   | "ERR_ROTA_CONTROL"
-  | "ERR_ROTA_NOTIFY";
+  | "ERR_ROTA_NOTIFY"
+  | "ERR_ROTA_BODY_TOO_LARGE";
 
 /**
  * An error with a stable `code`.

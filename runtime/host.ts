@@ -17,6 +17,9 @@ import type { RuntimeName } from "./app.ts";
 import type { Clock } from "./clock.ts";
 import type { ResolvedOptions } from "./options.ts";
 import type { SupervisorMessage, WorkerMessage, WorkerSpec } from "./protocol.ts";
+import type { Connection } from "./worker/response_stream.ts";
+
+export type { Connection };
 
 /** How a worker process ended, as the operating system reports it. */
 export interface ProcessExit {
@@ -46,7 +49,8 @@ export interface SpawnRequest {
 export interface WorkerChannel {
   /** The spec the supervisor sent, unvalidated. */
   readonly spec: unknown;
-  send(message: WorkerMessage): void;
+  /** Send a message; resolves once the runtime has written it out (never rejects). */
+  send(message: WorkerMessage): Promise<void>;
   /** Returns its own teardown. */
   onMessage(handler: (raw: unknown) => void): () => void;
   /** The supervisor went away. Returns its own teardown. */
@@ -59,8 +63,13 @@ export interface WorkerChannel {
 export interface ListenOptions {
   readonly hostname: string;
   readonly port: number;
-  /** Answer one request; never rejects. */
-  fetch(request: Request): Promise<Response>;
+  /**
+   * Answer one request; never rejects. rota applies its own limits (body
+   * size, request timeout) in here, the same on every runtime: an adapter
+   * turns off its runtime's own request and idle timeouts and body limits,
+   * so that answers at a limit do not depend on the runtime.
+   */
+  fetch(request: Request, connection: Connection): Promise<Response>;
 }
 
 /** A listening server. */
@@ -131,12 +140,20 @@ export interface SupervisorHost extends HostBase {
   prepare(options: ResolvedOptions): Promise<string[]>;
   /** Start a worker. */
   spawn(request: SpawnRequest): WorkerProcess;
+  /**
+   * The resident set size of another process, in bytes, measured from outside
+   * (Linux: `/proc/<pid>/status`), so that a worker whose event loop is
+   * blocked is still measured; `undefined` where the system cannot tell.
+   */
+  residentMemory(pid: number): number | undefined;
 }
 
 /** What a worker needs besides {@linkcode HostBase}. */
 export interface WorkerHost extends HostBase {
   /** Resident set size of this process, in bytes. */
   memoryUsage(): number;
+  /** JavaScript heap in use in this process, in bytes. */
+  heapUsed(): number;
   /** The channel to the supervisor, or `undefined` when this process is no worker. */
   workerChannel(): WorkerChannel | undefined;
   /**

@@ -92,6 +92,11 @@ function jsonValue(value: unknown): unknown {
 }
 
 /** A field's value in a pretty line, which stays one line: text with a line break is quoted. */
+/** One event, one line: a message with a line break (a stack, an app's error text) is written escaped. */
+function oneLine(message: string): string {
+  return /[\r\n]/.test(message) ? JSON.stringify(message).slice(1, -1) : message;
+}
+
 function prettyValue(value: unknown): string {
   const text = value instanceof Error ? value.message : value;
   if (typeof text === "string") return /[\r\n]/.test(text) ? JSON.stringify(text) : text;
@@ -137,7 +142,7 @@ export function createLogger(options: LoggerOptions): Logger {
     write(
       `${paint(ANSI.dim, time.toISOString().slice(11, 23))} ${
         paint(LEVEL_COLOR[level], level.toUpperCase().padEnd(5))
-      } ${paint(ANSI.cyan, who)} ${message}${details.length ? ` (${details.join(" ")})` : ""}${tag}`,
+      } ${paint(ANSI.cyan, who)} ${oneLine(message)}${details.length ? ` (${details.join(" ")})` : ""}${tag}`,
     );
   };
   return {

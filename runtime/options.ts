@@ -46,7 +46,13 @@ export interface ServeOptions {
   maxRequestsJitter?: number;
   /** Recycle a worker this long after it became ready (staggered by up to 10 % per slot); 0 turns it off. @default {0} */
   maxLifetime?: number;
-  /** Recycle a worker whose resident memory exceeds this many bytes (checked every 2 s); 0 turns it off. @default {0} */
+  /**
+   * Recycle a worker whose resident memory exceeds this many bytes, measured
+   * by the supervisor every second (replacement first); above 1.5 times this
+   * (the hard limit) the worker stops taking connections at once and is
+   * replaced. On Node and Deno it also sets the worker's V8 heap limit to the
+   * hard limit. 0 turns it off. @default {0}
+   */
   maxMemory?: number;
   /** How many replacements may be under way at once, across the whole rota. @default {1} */
   maxSurge?: number;
@@ -56,6 +62,21 @@ export interface ServeOptions {
    * systemd or Kubernetes to take over. 0 never gives up. @default {0}
    */
   maxRestarts?: number;
+  /**
+   * Kill (SIGKILL) and replace a worker whose heartbeat is this late: its
+   * event loop is blocked (a spinning handler, a synchronous import) or it
+   * was stopped. Workers send a heartbeat every second (every quarter of this
+   * when it is under 4 s). 0 turns the watchdog off. @default {30000}
+   */
+  watchdogTimeout?: number;
+  /**
+   * Answer 504 to a request whose handler runs longer than this, and abort
+   * its `request.signal`; the handler itself cannot be stopped and its late
+   * answer is dropped. 0 turns it off. @default {0}
+   */
+  requestTimeout?: number;
+  /** Answer 413 to a request body larger than this many bytes; 0 turns the limit off. @default {10 MiB} */
+  maxBody?: number;
   /**
    * The app's shared configuration (`env.config`): a path to a JSON file (read
    * at start, written back on every publish, watched for edits), or from code,
@@ -171,7 +192,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     flag: "--max-memory",
     env: ["ROTA_MAX_MEMORY"],
     kind: "bytes",
-    help: "recycle a worker above this RSS, e.g. 512MB (default 0: off)",
+    help: "recycle a worker above this RSS, e.g. 512MB; 1.5x is the hard limit (default 0: off)",
   },
   {
     key: "maxSurge",
@@ -186,6 +207,27 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     env: ["ROTA_MAX_RESTARTS"],
     kind: "limit",
     help: "give up (exit 1) when one slot needs more restarts in a row than this (default 0: never)",
+  },
+  {
+    key: "watchdogTimeout",
+    flag: "--watchdog-timeout",
+    env: ["ROTA_WATCHDOG_TIMEOUT"],
+    kind: "duration",
+    help: "kill and replace a worker whose event loop is blocked this long (default 30s; 0: off)",
+  },
+  {
+    key: "requestTimeout",
+    flag: "--request-timeout",
+    env: ["ROTA_REQUEST_TIMEOUT"],
+    kind: "duration",
+    help: "answer 504 to a request running longer (default 0: off)",
+  },
+  {
+    key: "maxBody",
+    flag: "--max-body",
+    env: ["ROTA_MAX_BODY"],
+    kind: "bytes",
+    help: "answer 413 to a request body larger than this (default 10MB; 0: no limit)",
   },
   {
     key: "appConfig",
@@ -402,6 +444,9 @@ export function resolveOptions(options: RawOptions, context: ResolveContext): Re
     maxMemory: 0,
     maxSurge: 1,
     maxRestarts: 0,
+    watchdogTimeout: 30000,
+    requestTimeout: 0,
+    maxBody: 10 * 1024 * 1024,
     appConfig: {},
   };
   const resolved: Record<string, unknown> = { app };

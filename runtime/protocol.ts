@@ -38,6 +38,12 @@ export interface WorkerSpec {
   readonly peersReady: number;
   /** The configuration when the worker was spawned; later versions arrive as messages. */
   readonly config: Versioned;
+  /** How often to send a heartbeat, in milliseconds. */
+  readonly heartbeatInterval: number;
+  /** Answer 504 to a request whose handler runs longer than this many milliseconds; 0: never. */
+  readonly requestTimeout: number;
+  /** Answer 413 to a request body larger than this many bytes; 0: no limit. */
+  readonly maxBody: number;
 }
 
 /** A configuration value and its version. */
@@ -105,7 +111,37 @@ export type WorkerMessage =
   /** `env.config.publish()` from a request handler. */
   | { rota: 1; type: "publish"; id: number; value: unknown; ifVersion?: number }
   /** The worker applied a configuration version (its `reload` hook ran, or threw). */
-  | { rota: 1; type: "config-ack"; version: number; ok: boolean; message?: string };
+  | { rota: 1; type: "config-ack"; version: number; ok: boolean; message?: string }
+  /** Sent every `heartbeatInterval` from the worker's own event loop, from its first moment. */
+  | HeartbeatMessage;
+
+/**
+ * A worker's heartbeat: proof that its event loop turns (the supervisor's
+ * watchdog kills a worker whose heartbeats stop), and what it is doing, for
+ * the watchdog's log line and for metrics.
+ */
+export interface HeartbeatMessage {
+  rota: 1;
+  type: "heartbeat";
+  /** Where the worker is: importing the app, starting (first init, not listening yet), serving, draining. */
+  phase: "loading" | "starting" | "serving" | "draining";
+  /** The init attempt running now, if one is. */
+  initAttempt?: number;
+  /** Requests whose handler finished, since the worker started. */
+  requests: number;
+  /** Requests whose handler is running. */
+  inFlight: number;
+  /** Resident set size, in bytes. */
+  rss: number;
+  /** JavaScript heap in use, in bytes. */
+  heapUsed: number;
+  /** How late this heartbeat's timer fired: the event loop's lag, in milliseconds. */
+  loopLagMs: number;
+  /** The oldest request whose handler is running: its method, path (no query) and age in milliseconds. */
+  oldestMethod?: string;
+  oldestPath?: string;
+  oldestMs?: number;
+}
 
 /** Supervisor → worker. */
 export type SupervisorMessage =
@@ -147,6 +183,18 @@ const WORKER_MESSAGES: Record<WorkerMessage["type"], Shape> = {
   "recycle": { reason: "string", detail: "string" },
   "publish": { id: "number", value: "json", ifVersion: "number?" },
   "config-ack": { version: "number", ok: "boolean", message: "string?" },
+  "heartbeat": {
+    phase: "string",
+    initAttempt: "number?",
+    requests: "number",
+    inFlight: "number",
+    rss: "number",
+    heapUsed: "number",
+    loopLagMs: "number",
+    oldestMethod: "string?",
+    oldestPath: "string?",
+    oldestMs: "number?",
+  },
 };
 
 const SUPERVISOR_MESSAGES: Record<SupervisorMessage["type"], Shape> = {
@@ -178,6 +226,9 @@ const SPEC_FIELDS: Shape = {
   maxMemory: "number",
   peersReady: "number",
   config: "object",
+  heartbeatInterval: "number",
+  requestTimeout: "number",
+  maxBody: "number",
 };
 
 /** The result of parsing: the message, or why it was refused. */

@@ -249,6 +249,15 @@ export interface LoadResult {
   /** Requests that got no answer, by error. */
   lost: Record<string, number>;
   pids: Set<number>;
+  /** The longest time one request took, answered or not, in milliseconds. */
+  maxMs: number;
+}
+
+/** One request of a load run: when it started (`Date.now()`), how long it took, and whether it got a 2xx. */
+export interface LoadSample {
+  at: number;
+  ms: number;
+  ok: boolean;
 }
 
 /**
@@ -259,14 +268,32 @@ export interface LoadResult {
  */
 export async function load(
   url: string,
-  options: { connections: number; durationMs: number; maxRequests: number; keepAlive: boolean; done?: () => boolean },
+  options: {
+    connections: number;
+    durationMs: number;
+    maxRequests: number;
+    keepAlive: boolean;
+    done?: () => boolean;
+    /** Every request's sample is pushed here when given. */
+    samples?: LoadSample[];
+  },
 ): Promise<LoadResult> {
-  const { connections, durationMs, maxRequests, keepAlive, done = () => false } = options;
+  const { connections, durationMs, maxRequests, keepAlive, done = () => false, samples } = options;
   const agent = keepAlive ? new http.Agent({ keepAlive: true, maxSockets: connections }) : false;
-  const result: LoadResult = { sent: 0, ok: 0, bad: {}, lost: {}, pids: new Set() };
+  const result: LoadResult = { sent: 0, ok: 0, bad: {}, lost: {}, pids: new Set(), maxMs: 0 };
   const until = Date.now() + durationMs;
   const one = () =>
-    new Promise<void>((done) => {
+    new Promise<void>((settle) => {
+      const at = Date.now();
+      let settled = false;
+      const done = (ok = false) => {
+        if (settled) return;
+        settled = true;
+        const ms = Date.now() - at;
+        result.maxMs = Math.max(result.maxMs, ms);
+        samples?.push({ at, ms, ok });
+        settle();
+      };
       const request = http.get(url, { agent, timeout: 10000 }, (response) => {
         let body = "";
         response.setEncoding("utf8");
@@ -277,9 +304,9 @@ export async function load(
             result.ok++;
             const pid = Number(/"pid":(\d+)/.exec(body)?.[1]);
             if (pid) result.pids.add(pid);
-          } else {
-            result.bad[status] = (result.bad[status] ?? 0) + 1;
+            return done(true);
           }
+          result.bad[status] = (result.bad[status] ?? 0) + 1;
           done();
         });
         response.on("error", (error) => {

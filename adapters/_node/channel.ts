@@ -18,17 +18,20 @@ import type { WorkerMessage } from "../../runtime/protocol.ts";
  */
 export function processChannel(spec: unknown, leave: (done: () => void) => void): WorkerChannel {
   let flushed: Promise<void> = Promise.resolve();
-  const send = (message: WorkerMessage) => {
-    if (!process.connected) return;
-    flushed = flushed.then(() =>
-      new Promise<void>((resolve) => {
-        try {
-          process.send!(message, undefined, {}, () => resolve());
-        } catch {
-          resolve();
-        }
-      })
-    );
+  const send = (message: WorkerMessage): Promise<void> => {
+    if (!process.connected) return Promise.resolve();
+    // Sent at once, not after the previous send's callback: a heartbeat sent
+    // just before the app blocks the event loop must still leave the process.
+    // The channel keeps messages in order; `flushed` is only for `exit`.
+    const sent = new Promise<void>((resolve) => {
+      try {
+        process.send!(message, undefined, {}, () => resolve());
+      } catch {
+        resolve();
+      }
+    });
+    flushed = Promise.all([flushed, sent]).then(() => {});
+    return sent;
   };
   return {
     spec,

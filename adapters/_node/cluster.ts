@@ -9,7 +9,9 @@
  */
 
 import cluster from "node:cluster";
+import process from "node:process";
 import type { SpawnRequest, WorkerChannel, WorkerProcess } from "../../runtime/host.ts";
+import { heapLimitMiB } from "../../runtime/supervisor/memory_watch.ts";
 import { processChannel } from "./channel.ts";
 import { entryPath } from "./entry.ts";
 import { loadNodeServer } from "./http.ts";
@@ -23,7 +25,12 @@ import { SPEC_VARIABLE, takeSpec } from "./process.ts";
  */
 export function clusterSpawn(request: SpawnRequest): WorkerProcess {
   cluster.schedulingPolicy = cluster.SCHED_NONE;
-  cluster.setupPrimary({ exec: entryPath(), args: [], silent: false });
+  cluster.setupPrimary({
+    exec: entryPath(),
+    args: [],
+    silent: false,
+    execArgv: workerExecArgv(request.spec.maxMemory),
+  });
   const worker = cluster.fork({ [SPEC_VARIABLE]: JSON.stringify(request.spec) });
   worker.on("message", (message: unknown) => request.onMessage(message));
   worker.on("exit", (code: number | null, signal: string | null) => request.onExit({ code, signal }));
@@ -53,6 +60,22 @@ let serverLoaded: Promise<void> = Promise.resolve();
  */
 export function workerServerLoaded(): Promise<void> {
   return serverLoaded;
+}
+
+/**
+ * The runtime flags of a worker: the supervisor's own, plus a V8 heap limit at
+ * the hard memory limit when `--max-memory` is set, so that V8 collects hard
+ * before the heap can outgrow it (Deno's `node:cluster` passes the flag on to
+ * V8 as well). A limit the user set (on the command line or in NODE_OPTIONS)
+ * is left alone.
+ *
+ * @param maxMemory `--max-memory`, in bytes.
+ * @returns The flags.
+ */
+export function workerExecArgv(maxMemory: number): string[] {
+  const heap = heapLimitMiB(maxMemory);
+  const own = [...process.execArgv, process.env.NODE_OPTIONS ?? ""].some((flag) => flag.includes("max-old-space-size"));
+  return heap === undefined || own ? process.execArgv : [...process.execArgv, `--max-old-space-size=${heap}`];
 }
 
 /**

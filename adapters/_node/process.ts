@@ -5,8 +5,8 @@
  * @module
  */
 
-import { existsSync, unwatchFile, watchFile } from "node:fs";
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { existsSync, readFileSync, unwatchFile, watchFile } from "node:fs";
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { availableParallelism } from "node:os";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
@@ -116,8 +116,26 @@ const WATCH_INTERVAL_MS = 250;
 
 async function writeTextFileAtomic(path: string, text: string): Promise<void> {
   const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  await writeFile(temporary, text, "utf8");
-  await rename(temporary, path);
+  try {
+    await writeFile(temporary, text, "utf8");
+    await rename(temporary, path);
+  } catch (error) {
+    // A half-written or unrenamable copy is litter beside the user's file.
+    await rm(temporary, { force: true }).catch(() => {});
+    throw error;
+  }
+}
+
+/** Linux reports every process's resident set in kB on the `VmRSS:` line of `/proc/<pid>/status`. */
+function residentMemory(pid: number): number | undefined {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, "utf8");
+  } catch {
+    return undefined;
+  }
+  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
+  return kb === undefined ? undefined : Number(kb) * 1024;
 }
 
 function watchTextFile(path: string, onChange: () => void): () => void {
@@ -141,6 +159,8 @@ export const processHost: Pick<
   | "importModule"
   | "onSignal"
   | "memoryUsage"
+  | "heapUsed"
+  | "residentMemory"
   | "readTextFile"
   | "writeTextFileAtomic"
   | "watchFile"
@@ -155,6 +175,8 @@ export const processHost: Pick<
   importModule: (specifier) => importModule(specifier),
   onSignal,
   memoryUsage: () => process.memoryUsage.rss(),
+  heapUsed: () => process.memoryUsage().heapUsed,
+  residentMemory,
   readTextFile: (path) => readFile(path, "utf8"),
   writeTextFileAtomic,
   watchFile: watchTextFile,

@@ -112,9 +112,20 @@ export class ConfigFile {
    *
    * @param value The new value.
    * @returns When it is on disk.
+   * @throws {RotaError} `ERR_ROTA_CONFIG` when it cannot be written; the file is then as it was.
    */
-  write(value: unknown): Promise<void> {
-    return this.#host.writeTextFileAtomic(this.path, formatConfig(value));
+  async write(value: unknown): Promise<void> {
+    try {
+      await this.#host.writeTextFileAtomic(this.path, formatConfig(value));
+    } catch (error) {
+      throw new RotaError(
+        "ERR_ROTA_CONFIG",
+        `Cannot write configuration file '${this.path}': ${describeError(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
   }
 
   /**

@@ -8,7 +8,9 @@
  * - `restart_policy.ts`: respawn after how long, or give up;
  * - `availability.ts`: the time with no worker ready;
  * - `worker_spec.ts`: what a new worker is told;
- * - `config_store.ts` and `config_file.ts`: the shared configuration.
+ * - `config_store.ts` and `config_file.ts`: the shared configuration;
+ * - `watchdog.ts`: heartbeat deadlines, for workers whose event loop is blocked;
+ * - `memory_watch.ts`: each worker's resident memory against the soft and hard limits.
  *
  * Each slot holds an `active` worker and, while it is being replaced, an
  * `incoming` one. The incoming worker must become ready before the active one
@@ -24,12 +26,15 @@ import { describeError, RotaError, type RotaErrorCode } from "../errors.ts";
 import type { ProcessExit, SupervisorHost, WorkerProcess } from "../host.ts";
 import type { Logger } from "../log.ts";
 import type { ResolvedOptions } from "../options.ts";
-import { parseWorkerMessage, type WorkerMessage } from "../protocol.ts";
+import { type HeartbeatMessage, parseWorkerMessage, type WorkerMessage } from "../protocol.ts";
+import { WarningThrottle } from "../warning_throttle.ts";
 import { AvailabilityClock } from "./availability.ts";
 import type { ConfigFile } from "./config_file.ts";
 import { ConfigStore, type ConfigTarget } from "./config_store.ts";
 import { type CrashHistory, decideRestart, type RestartPolicy } from "./restart_policy.ts";
 import { Rollout } from "./rollout.ts";
+import { hardMemoryLimit, MemoryWatch } from "./memory_watch.ts";
+import { describeActivity, Watchdog } from "./watchdog.ts";
 import { buildWorkerSpec, stagger } from "./worker_spec.ts";
 import {
   isListening,
@@ -46,7 +51,7 @@ export type { WorkerExit, WorkerState };
  * Where a worker is in its life, as `status()` reports it: `loading` its app,
  * `starting` (first init running), `initialised` (not listening yet), `ready`,
  * `failing` (init failed, retrying), `draining`, `fatal` (cannot serve,
- * exiting), `exited`.
+ * exiting), `killed` (by the watchdog), `exited`.
  */
 export type WorkerStateName =
   | "loading"
@@ -56,6 +61,7 @@ export type WorkerStateName =
   | "failing"
   | "draining"
   | "fatal"
+  | "killed"
   | "exited";
 
 // The public names and the state machine's kinds must stay the same set.
@@ -84,6 +90,8 @@ export interface SupervisorStats {
   readonly crashes: number;
   /** Total time, after the first worker became ready, during which no worker was ready. */
   readonly noWorkerReadyMs: number;
+  /** Workers killed by the watchdog because their heartbeats stopped. */
+  readonly watchdogKills: number;
 }
 
 /** The supervisor's own timings, injectable for tests. */
@@ -118,6 +126,8 @@ interface Slot {
   nextGeneration: number;
   active: WorkerRecord | undefined;
   incoming: WorkerRecord | undefined;
+  /** The active worker passed the hard memory limit: its replacement takes over as soon as it listens. */
+  urgent: boolean;
   crashes: CrashHistory;
   respawn: TimerHandle | undefined;
 }
@@ -160,11 +170,15 @@ export class Supervisor {
   #availability = new AvailabilityClock();
   #phase: Phase = { kind: "idle" };
   #listeningAnnounced = false;
-  /** The number of ready workers the workers were last told of. */
-  #readyTold = 0;
+  /** What the workers were last told of their ready peers (a key, to tell only changes). */
+  #peersTold = "";
   #replacements = 0;
   #crashes = 0;
   #unwatchConfig: () => void = () => {};
+  #watchdog: Watchdog<WorkerRecord>;
+  #watchdogKills = 0;
+  #memory: MemoryWatch<WorkerRecord>;
+  #throttle: WarningThrottle;
   #closed: Promise<number>;
   #resolveClosed!: (code: number) => void;
 
@@ -205,9 +219,23 @@ export class Supervisor {
       nextGeneration: 0,
       active: undefined,
       incoming: undefined,
+      urgent: false,
       crashes: { consecutive: 0 },
       respawn: undefined,
     }));
+    this.#watchdog = new Watchdog({
+      timeout: options.watchdogTimeout,
+      clock: host.clock,
+      overdue: (worker, silentMs, last) => this.#onOverdue(worker, silentMs, last),
+    });
+    this.#memory = new MemoryWatch({
+      maxMemory: options.maxMemory,
+      clock: host.clock,
+      workers: () => this.#slots.flatMap((slot) => (slot.active && isServing(slot.active.state) ? [slot.active] : [])),
+      measure: (worker) => host.residentMemory(worker.child.pid) ?? this.#watchdog.last(worker)?.rss,
+      over: (worker, level, rss) => this.#onMemory(worker, level, rss),
+    });
+    this.#throttle = new WarningThrottle({ log, clock: host.clock });
     this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
@@ -232,6 +260,7 @@ export class Supervisor {
     return new Promise<void>((resolve, reject) => {
       this.#phase = { kind: "starting", resolve, reject };
       this.#unwatchConfig = this.#config.watch();
+      this.#memory.start();
       for (const slot of this.#slots) this.#spawn(slot, "active");
     });
   }
@@ -256,6 +285,7 @@ export class Supervisor {
       replacements: this.#replacements,
       crashes: this.#crashes,
       noWorkerReadyMs: this.#availability.total(this.#host.clock.now()),
+      watchdogKills: this.#watchdogKills,
     };
   }
 
@@ -312,11 +342,12 @@ export class Supervisor {
     this.#phase = { kind: "stopping", code: how.code, forced: how.force };
     const now = this.#host.clock.now();
     this.#availability.stop(now);
-    const { replacements, crashes, noWorkerReadyMs } = this.stats();
+    const { replacements, crashes, noWorkerReadyMs, watchdogKills } = this.stats();
     if (how.force) this.#log.warn("forced shutdown: killing every worker");
-    else this.#log.info("shutting down gracefully", { replacements, crashes, noWorkerReadyMs });
+    else this.#log.info("shutting down gracefully", { replacements, crashes, noWorkerReadyMs, watchdogKills });
     this.#rollout.stop();
     this.#unwatchConfig();
+    this.#memory.stop();
     for (const slot of this.#slots) this.#host.clock.clearTimeout(slot.respawn);
     for (const worker of this.#live) {
       if (how.force) worker.child.kill("SIGKILL");
@@ -341,6 +372,22 @@ export class Supervisor {
   }
 
   /**
+   * How many ready workers count as peers for a worker of `slot`: every ready
+   * worker but itself, and for the replacement of an urgent slot not the
+   * worker it replaces either (that one must stop taking connections now, so
+   * its replacement accepts at once instead of after its init).
+   */
+  #peersFor(slot: Slot, incoming: boolean, self?: WorkerRecord): number {
+    let ready = 0;
+    for (const worker of this.#live) {
+      if (worker === self || worker.state.kind !== "ready") continue;
+      if (incoming && slot.urgent && worker === slot.active) continue;
+      ready++;
+    }
+    return ready;
+  }
+
+  /**
    * Tell every worker how many others are ready: one whose init has not
    * succeeded accepts connections only while none is, so that a broken or
    * still-initialising worker never takes traffic from a ready one.
@@ -348,12 +395,13 @@ export class Supervisor {
   #tellPeers(): void {
     // While stopping, every worker drains: none should start accepting now.
     if (this.#isStopping()) return;
-    const ready = this.#readyCount();
-    if (ready === this.#readyTold) return;
-    this.#readyTold = ready;
+    const told = `${this.#readyCount()} ${this.#slots.map((slot) => slot.urgent).join()}`;
+    if (told === this.#peersTold) return;
+    this.#peersTold = told;
     for (const worker of this.#live) {
       if (!isServing(worker.state)) continue;
-      worker.send({ rota: 1, type: "peers", ready: ready - (worker.state.kind === "ready" ? 1 : 0) });
+      const slot = this.#slots[worker.slot];
+      worker.send({ rota: 1, type: "peers", ready: this.#peersFor(slot, slot.incoming === worker, worker) });
     }
   }
 
@@ -365,7 +413,7 @@ export class Supervisor {
       this.#options,
       { slot: slot.index, generation },
       this.#config.current,
-      this.#readyCount(),
+      this.#peersFor(slot, role === "incoming"),
     );
     // The runtime may report messages or the exit before `spawn` returns: hold them until the record exists.
     const known: { worker?: WorkerRecord; early: Array<() => void> } = { early: [] };
@@ -431,8 +479,9 @@ export class Supervisor {
     this.#availability.update(this.#anyReady(), now, this.#phase.kind === "running");
     this.#tellPeers();
     if (change.firstReady) this.#onFirstReady(worker);
-    if (change.to.kind === "ready" && this.#slots[worker.slot].incoming === worker) {
-      this.#promote(this.#slots[worker.slot]);
+    const slot = this.#slots[worker.slot];
+    if (slot.incoming === worker && (change.to.kind === "ready" || (slot.urgent && isListening(change.to)))) {
+      this.#promote(slot);
     }
     this.#checkStarted();
     return change;
@@ -448,7 +497,7 @@ export class Supervisor {
   #onMessage(worker: WorkerRecord, raw: unknown): void {
     const parsed = parseWorkerMessage(raw);
     if (!parsed.ok) {
-      this.#log.warn(`ignored a malformed message from ${worker.name}: ${parsed.reason}`);
+      this.#throttle.warn(worker.name, `ignored a malformed message from ${worker.name}: ${parsed.reason}`);
       return;
     }
     this.#handle(worker, parsed.message);
@@ -507,6 +556,8 @@ export class Supervisor {
         worker.configVersion = Math.max(worker.configVersion, message.version);
         this.#config.acknowledge(worker, message.version, message.ok, message.message);
         return;
+      case "heartbeat":
+        return this.#watchdog.beat(worker, message);
     }
   }
 
@@ -533,6 +584,12 @@ export class Supervisor {
       },
       (error) => {
         const code = error instanceof RotaError ? error.code : "ERR_ROTA_CONFIG";
+        if (code !== "ERR_ROTA_CONFIG_CONFLICT") {
+          const { version } = this.#config.current;
+          this.#log.error(
+            `${describeError(error)}; the publish by ${worker.name} was refused, version stays ${version}`,
+          );
+        }
         worker.send({ rota: 1, type: "publish-result", id, ok: false, code, message: describeError(error) });
       },
     );
@@ -597,6 +654,7 @@ export class Supervisor {
     if (state.kind !== "exited") return;
     this.#live.delete(worker);
     this.#config.forget(worker);
+    this.#watchdog.forget(worker);
     if (wasActive) slot.active = undefined;
     if (wasIncoming) slot.incoming = undefined;
     const { ended } = state;
@@ -604,6 +662,8 @@ export class Supervisor {
     this.#report(worker, ended);
 
     if (this.#isStopping()) return this.#settleIfEmpty();
+    // A killed worker's slot was seen to when it was killed.
+    if (ended.kind === "killed") return;
     if (ended.kind === "retired") {
       // The slot's own worker left (it drained on its own) before a replacement took over: fill the slot now.
       if (wasActive && !slot.incoming && this.#phase.kind === "running") {
@@ -625,7 +685,7 @@ export class Supervisor {
 
   #report(worker: WorkerRecord, ended: WorkerExit): void {
     const how = ended.exit.signal ? `signal ${ended.exit.signal}` : `code ${ended.exit.code}`;
-    if (ended.kind === "retired") {
+    if (ended.kind === "retired" || ended.kind === "killed") {
       this.#log.info(`${worker.name} exited (${how})`);
     } else if (ended.fatal) {
       this.#log.error(`${worker.name} cannot serve: ${ended.fatal.message}`, { code: ended.fatal.code });
@@ -640,8 +700,14 @@ export class Supervisor {
     if (failures > 1) this.#log.warn(`slot ${slot.index}: retrying in ${wait}ms after ${failures} failures`);
   }
 
-  /** The slot's active worker crashed (or could not be started): respawn after a back-off, or give up. */
-  #respawnAfterCrash(slot: Slot, readyAt: number | undefined): void {
+  /**
+   * The slot's active worker crashed (or could not be started, or was killed
+   * by the watchdog): respawn after a back-off, or give up. `waited` is time
+   * already spent waiting on this worker (a watchdog's timeout), taken off
+   * the back-off: a wedge is a kill, not a crash loop, and it already cost
+   * the slot that long.
+   */
+  #respawnAfterCrash(slot: Slot, readyAt: number | undefined, waited = 0): void {
     const now = this.#host.clock.now();
     const decision = decideRestart(slot.crashes, { readyAt }, now, this.#policy);
     slot.crashes = decision.history;
@@ -652,21 +718,86 @@ export class Supervisor {
       return;
     }
     const { consecutive } = decision.history;
-    if (consecutive > 1) {
-      this.#log.warn(`slot ${slot.index}: retrying in ${decision.after}ms after ${consecutive} failures`);
+    const after = Math.max(0, Math.round(decision.after - waited));
+    if (consecutive > 1 && after > 0) {
+      this.#log.warn(`slot ${slot.index}: retrying in ${after}ms after ${consecutive} failures`);
     }
     this.#rollout.cancel(slot.index);
     this.#host.clock.clearTimeout(slot.respawn);
+    slot.respawn = undefined;
+    if (after === 0) {
+      this.#spawn(slot, "active");
+      return;
+    }
     slot.respawn = this.#host.clock.setTimeout(() => {
       slot.respawn = undefined;
       if (this.#phase.kind === "running" || this.#phase.kind === "starting") this.#spawn(slot, "active");
-    }, decision.after);
+    }, after);
+  }
+
+  /** A worker's heartbeats stopped: kill it, count it, and see to its slot at once. */
+  #onOverdue(worker: WorkerRecord, silentMs: number, last: HeartbeatMessage): void {
+    if (!this.#live.has(worker) || !this.#apply(worker, { type: "kill", reason: "watchdog" })) return;
+    this.#watchdogKills++;
+    this.#log.error(
+      `watchdog: ${worker.name} sent no heartbeat for ${silentMs}ms; killing it (it was ${
+        describeActivity(last, silentMs)
+      })`,
+    );
+    // The slot is seen to first: the exit may be reported while `kill` runs.
+    const slot = this.#slots[worker.slot];
+    if (slot.incoming === worker) {
+      slot.incoming = undefined;
+      this.#replacementFailed(slot);
+    } else if (slot.active === worker) {
+      slot.active = undefined;
+      if (slot.incoming) this.#adoptIncoming(slot);
+      else if (!this.#isStopping()) this.#respawnAfterCrash(slot, worker.readyAt, silentMs);
+    }
+    worker.child.kill("SIGKILL");
+  }
+
+  /**
+   * A worker passed a memory limit. Soft: recycle it, replacement first.
+   * Hard: it must stop taking connections now. When another worker is ready
+   * it drains at once and a new worker starts; when it is the only one
+   * serving (its closing would close the shared socket, refusing
+   * connections), a replacement starts listening at once, before its init
+   * finished, and takes over as soon as it listens.
+   */
+  #onMemory(worker: WorkerRecord, level: "soft" | "hard", rss: number): void {
+    const slot = this.#slots[worker.slot];
+    if (slot.active !== worker || !isServing(worker.state) || this.#phase.kind !== "running") return;
+    const uses = `${worker.name} uses ${mebibytes(rss)}MB`;
+    if (level === "soft") {
+      this.#log.warn(`${uses}, above --max-memory ${mebibytes(this.#options.maxMemory)}MB: recycling`);
+      this.#rollout.request(slot.index);
+      return;
+    }
+    this.#log.warn(
+      `${uses}, above the hard limit of ${mebibytes(hardMemoryLimit(this.#options.maxMemory))}MB: replacing it now`,
+    );
+    const othersServe = [...this.#live].some((other) => other !== worker && other.state.kind === "ready");
+    if (othersServe) {
+      slot.active = undefined;
+      this.#drain(worker);
+      if (slot.incoming) return this.#adoptIncoming(slot);
+      this.#rollout.cancel(slot.index);
+      this.#spawn(slot, "active");
+      return;
+    }
+    slot.urgent = true;
+    if (slot.incoming && isListening(slot.incoming.state)) return this.#promote(slot);
+    if (slot.incoming) return this.#tellPeers();
+    this.#rollout.cancel(slot.index);
+    this.#spawn(slot, "incoming");
   }
 
   /** The active worker died while its replacement starts: the replacement becomes the slot's worker now, ready or not. */
   #adoptIncoming(slot: Slot): void {
     slot.active = slot.incoming;
     slot.incoming = undefined;
+    slot.urgent = false;
     this.#rollout.adopted(slot.index);
   }
 
@@ -676,6 +807,7 @@ export class Supervisor {
     const outgoing = slot.active;
     slot.active = incoming;
     slot.incoming = undefined;
+    slot.urgent = false;
     this.#replacements++;
     this.#log.info(`${incoming.name} is ready and replaces ${outgoing ? outgoing.name : "nobody"}`);
     if (outgoing) this.#drain(outgoing);
@@ -700,7 +832,13 @@ export class Supervisor {
   #settleIfEmpty(): void {
     const phase = this.#phase;
     if (phase.kind !== "stopping" || this.#live.size > 0) return;
+    this.#watchdog.stop();
+    this.#throttle.flush();
     this.#phase = { kind: "stopped", code: phase.code };
     this.#resolveClosed(phase.code);
   }
+}
+
+function mebibytes(bytes: number): number {
+  return Math.round(bytes / 2 ** 20);
 }

@@ -10,6 +10,7 @@
  * starting and failing carry whether they listen (`listening` / `paused` events)
  * loading, starting ─fatal─▶ fatal ─exit─▶ exited (crashed, with why)
  * any live state ─drain─▶ draining;  any live state ─exit─▶ exited (crashed)
+ * any live state ─kill─▶ killed ─exit─▶ exited (killed, with why)
  * ```
  *
  * @module
@@ -26,9 +27,13 @@ export interface Fatal {
   readonly message: string;
 }
 
-/** How a worker process ended: asked to (it was draining), or not. */
+/** Why the supervisor killed a worker. */
+export type KillReason = "watchdog";
+
+/** How a worker process ended: asked to (it was draining), killed by the supervisor, or on its own. */
 export type WorkerExit =
   | { readonly kind: "retired"; readonly exit: ProcessExit }
+  | { readonly kind: "killed"; readonly exit: ProcessExit; readonly reason: KillReason }
   | { readonly kind: "crashed"; readonly exit: ProcessExit; readonly fatal?: Fatal };
 
 /** Where a worker is in its life. */
@@ -47,6 +52,8 @@ export type WorkerState =
   | { readonly kind: "draining" }
   /** It said it cannot serve at all and is exiting. */
   | { readonly kind: "fatal"; readonly fatal: Fatal }
+  /** The supervisor sent it SIGKILL. */
+  | { readonly kind: "killed"; readonly reason: KillReason }
   /** The process is gone. */
   | { readonly kind: "exited"; readonly ended: WorkerExit };
 
@@ -59,6 +66,7 @@ export type WorkerEvent =
   | { readonly type: "init-failed" }
   | { readonly type: "fatal"; readonly fatal: Fatal }
   | { readonly type: "drain" }
+  | { readonly type: "kill"; readonly reason: KillReason }
   | { readonly type: "exit"; readonly exit: ProcessExit };
 
 /** The state a worker starts in. */
@@ -82,11 +90,15 @@ export function nextState(state: WorkerState, event: WorkerEvent): WorkerState {
   if (event.type === "exit") {
     const ended: WorkerExit = state.kind === "draining"
       ? { kind: "retired", exit: event.exit }
+      : state.kind === "killed"
+      ? { kind: "killed", exit: event.exit, reason: state.reason }
       : state.kind === "fatal"
       ? { kind: "crashed", exit: event.exit, fatal: state.fatal }
       : { kind: "crashed", exit: event.exit };
     return { kind: "exited", ended };
   }
+  if (state.kind === "killed") return state;
+  if (event.type === "kill") return { kind: "killed", reason: event.reason };
   if (state.kind === "draining" || state.kind === "fatal") return state;
   switch (event.type) {
     case "fatal":

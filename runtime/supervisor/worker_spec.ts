@@ -8,6 +8,26 @@
 import type { ResolvedOptions } from "../options.ts";
 import type { Versioned, WorkerSpec } from "../protocol.ts";
 
+/** How often workers send a heartbeat when the watchdog is off or patient. */
+export const HEARTBEAT_MS = 1000;
+
+/**
+ * The heartbeat interval for a watchdog timeout: every second, or a quarter
+ * of a timeout under 4 s, so that a worker always has a few beats of slack
+ * before it counts as wedged.
+ *
+ * @param watchdogTimeout `--watchdog-timeout`, in milliseconds; 0 is off.
+ * @returns Milliseconds between heartbeats.
+ * @example
+ * ```ts
+ * heartbeatInterval(2000); // 500
+ * ```
+ */
+export function heartbeatInterval(watchdogTimeout: number): number {
+  if (watchdogTimeout <= 0) return HEARTBEAT_MS;
+  return Math.max(50, Math.min(HEARTBEAT_MS, Math.floor(watchdogTimeout / 4)));
+}
+
 /**
  * `limit` plus slot `slot`'s share of `spread`: slot i of W adds
  * `round(spread × i / W)`, so slots reach their limits one after another and
@@ -59,5 +79,8 @@ export function buildWorkerSpec(
     maxMemory,
     config,
     peersReady,
+    heartbeatInterval: heartbeatInterval(options.watchdogTimeout),
+    requestTimeout: options.requestTimeout,
+    maxBody: options.maxBody,
   };
 }

@@ -2,8 +2,9 @@
  * The request handler: one request through the init gate to the app and
  * back, as a pure function of the request and its environment, so that every
  * answer rota makes itself (503 while init is pending or failed, 500 when the
- * app throws or returns something that is not a `Response`, `Connection:
- * close` while draining or paused) is tested without a process.
+ * app throws or returns something that is not a `Response`, 413 and 504 at
+ * the request limits, `Connection: close` while draining or paused) is
+ * tested without a process.
  *
  * @module
  */
@@ -11,7 +12,11 @@
 import type { App, Env, ExecutionContext } from "../app.ts";
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import type { InFlight } from "./in_flight.ts";
+import type { Connection, StreamGuards } from "./response_stream.ts";
 import { type InitGate, InitUnavailableError } from "./init_gate.ts";
+import type { RequestLimits } from "./request_limits.ts";
+import { routeOf } from "./route.ts";
 
 /** What {@linkcode handleRequest} needs besides the request. */
 export interface HandlerEnv {
@@ -27,6 +32,12 @@ export interface HandlerEnv {
   waitUntil(promise: Promise<unknown>): void;
   /** Where failures are logged. */
   readonly log: Logger;
+  /** The running requests, for the heartbeat. @default {not tracked} */
+  readonly inFlight?: InFlight;
+  /** `--max-body` and `--request-timeout`. @default {no limits} */
+  readonly limits?: RequestLimits;
+  /** Streamed bodies, bound to their request so that a failure is logged for it. @default {not guarded} */
+  readonly streams?: StreamGuards;
 }
 
 /**
@@ -73,8 +84,27 @@ export function closeConnection(response: Response): Response {
   }
 }
 
+/**
+ * Only a real `Response` goes to the runtime: a look-alike `{ status, headers }`
+ * became an empty 200 on Node and Deno and Bun's welcome page.
+ * (`@hono/node-server` replaces the global `Response` with a class whose
+ * `instanceof` also accepts the original, so responses from `fetch()` pass.)
+ */
+/**
+ * Whether the app returned a real `Response`. `instanceof` alone is not
+ * enough: the global `Response` may have been replaced (by `@hono/node-server`,
+ * whose 1.x class does not claim the runtime's own responses, and by rota's
+ * stream guard) while `Response.json()` still builds the runtime's own. A
+ * real response carries the `Response` tag; a look-alike object does not.
+ */
 function isResponse(value: unknown): value is Response {
-  return typeof value === "object" && value !== null && "status" in value && "headers" in value;
+  return value instanceof Response || Object.prototype.toString.call(value) === "[object Response]";
+}
+
+function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  const kind = typeof value;
+  return `${kind === "object" ? "an" : "a"} ${kind}`;
 }
 
 /**
@@ -83,13 +113,17 @@ function isResponse(value: unknown): value is Response {
  *
  * @param request The request.
  * @param env The app, its gate, and the worker around them.
+ * @param connection The request's connection, cut when a streamed body fails.
  * @returns The response; never rejects.
  * @example
  * ```ts
  * const response = await handleRequest(new Request("http://x/"), env);
  * ```
  */
-export async function handleRequest(request: Request, env: HandlerEnv): Promise<Response> {
+export async function handleRequest(request: Request, env: HandlerEnv, connection?: Connection): Promise<Response> {
+  // Before the gate, so that a body too large is never read, even while init runs.
+  const refused = env.limits?.refuse(request);
+  if (refused) return refused;
   // Once ready, skip the wait machinery: no extra promise, and no touching
   // `request.signal`, which makes some adapters build a full Request.
   const gateState = env.gate.state;
@@ -102,8 +136,18 @@ export async function handleRequest(request: Request, env: HandlerEnv): Promise<
       error instanceof InitUnavailableError ? error : new InitUnavailableError("ERR_ROTA_INIT_PENDING", 1),
     );
   }
+  const guarded = env.limits?.guard(request);
+  const answer = callApp(guarded?.request ?? request, state, env);
+  const response = guarded ? await guarded.settle(answer) : await answer;
+  if (connection) env.streams?.bind(response, request, connection);
+  return env.closeConnections() ? closeConnection(response) : response;
+}
+
+/** The app's `fetch`, turned into a `Response` whatever it does; tracked while it runs. */
+async function callApp(request: Request, state: unknown, env: HandlerEnv): Promise<Response> {
   // Each request gets its own context: `props` is per request, as on Cloudflare.
   const context: ExecutionContext = { waitUntil: env.waitUntil, passThroughOnException() {}, props: {} };
+  const ticket = env.inFlight?.begin(request);
   let response: unknown;
   try {
     response = await env.app.fetch(request, env.env(state, context), context);
@@ -112,11 +156,13 @@ export async function handleRequest(request: Request, env: HandlerEnv): Promise<
       url: request.url,
       stack: error instanceof Error ? error.stack : undefined,
     });
-    response = internalError();
+    return internalError();
+  } finally {
+    if (ticket !== undefined) env.inFlight!.end(ticket);
   }
   if (!isResponse(response)) {
-    env.log.error(`fetch returned ${typeof response}, not a Response`, { url: request.url });
-    response = internalError();
+    env.log.error(`fetch returned ${describeValue(response)} instead of a Response: ${routeOf(request)}`);
+    return internalError();
   }
-  return env.closeConnections() ? closeConnection(response as Response) : (response as Response);
+  return response;
 }

@@ -7,7 +7,10 @@
  * - `handler.ts`: one request, as a pure function;
  * - `config_client.ts`: `env.config`, publishes and `reload` ordering;
  * - `server_switch.ts`: the server, on only while the worker should accept;
- * - `recycle_limits.ts`: max-requests and max-memory;
+ * - `recycle_limits.ts`: max-requests;
+ * - `request_limits.ts`: max-body and request-timeout;
+ * - `heartbeat.ts` and `in_flight.ts`: the beat the supervisor's watchdog
+ *   listens for, and the running requests it reports;
  * - `wait_until.ts`: work left behind by requests;
  * - `drain.ts`: the staged drain of the server.
  *
@@ -15,17 +18,26 @@
  */
 
 import { type App, type Env, loadApp, type WorkerInfo } from "../app.ts";
+import { sleep } from "../clock.ts";
 import { describeError, RotaError } from "../errors.ts";
 import type { WorkerChannel, WorkerHost } from "../host.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { parseSupervisorMessage, parseWorkerSpec, type WorkerMessage, type WorkerSpec } from "../protocol.ts";
+import { WarningThrottle } from "../warning_throttle.ts";
 import { ConfigClient } from "./config_client.ts";
 import { drainServer } from "./drain.ts";
 import { type HandlerEnv, handleRequest } from "./handler.ts";
+import { Heartbeat, type HeartbeatReading } from "./heartbeat.ts";
+import { InFlight } from "./in_flight.ts";
 import { type InitEvent, InitGate } from "./init_gate.ts";
 import { RecycleLimits } from "./recycle_limits.ts";
+import { RequestLimits } from "./request_limits.ts";
+import { StreamGuards } from "./response_stream.ts";
 import { ServerSwitch, shouldAccept } from "./server_switch.ts";
 import { PendingWork } from "./wait_until.ts";
+
+/** The longest a worker waits for its first heartbeat to be written out before it imports the app. */
+const FIRST_BEAT_WAIT_MS = 1000;
 
 /** Where the worker is. Messages and signals are heard from the very start, in every phase. */
 type Phase =
@@ -63,6 +75,11 @@ class WorkerLifecycle {
   #peersReady: number;
   /** Resolves a `hold` asked of the supervisor before listening. */
   #holding: (() => void) | undefined;
+  #throttle: WarningThrottle;
+  #inFlight: InFlight;
+  #heartbeat: Heartbeat;
+  /** The init attempt running now, for the heartbeat. */
+  #initRunning: number | undefined;
   #teardown: Array<() => void> = [];
 
   constructor(host: WorkerHost, channel: WorkerChannel, spec: WorkerSpec) {
@@ -86,14 +103,34 @@ class WorkerLifecycle {
     });
     this.#limits = new RecycleLimits({
       maxRequests: spec.maxRequests,
-      maxMemory: spec.maxMemory,
-      clock: host.clock,
-      memoryUsage: () => host.memoryUsage(),
       onLimit: (reason, detail) => {
         this.#log.info(`asking to be recycled: ${detail}`);
         this.#send({ rota: 1, type: "recycle", reason, detail });
       },
     });
+    this.#throttle = new WarningThrottle({ log: this.#log, clock: host.clock });
+    this.#heartbeat = new Heartbeat({
+      clock: host.clock,
+      interval: spec.heartbeatInterval,
+      read: () => this.#reading(),
+      send: (message) => this.#channel.send(message),
+    });
+    this.#inFlight = new InFlight({ clock: host.clock, announce: () => this.#heartbeat.pulse() });
+  }
+
+  /** What the heartbeat reports: where the worker is, its requests and its memory. */
+  #reading(): HeartbeatReading {
+    const oldest = this.#inFlight.oldest();
+    const phase = this.#phase;
+    return {
+      phase: phase.kind === "running" ? (phase.server.accepting ? "serving" : "starting") : phase.kind,
+      initAttempt: this.#initRunning,
+      requests: this.#inFlight.finished,
+      inFlight: this.#inFlight.size,
+      rss: this.#host.memoryUsage(),
+      heapUsed: this.#host.heapUsed(),
+      ...(oldest ? { oldestMethod: oldest.method, oldestPath: oldest.path, oldestMs: oldest.ageMs } : {}),
+    };
   }
 
   async run(): Promise<void> {
@@ -105,8 +142,15 @@ class WorkerLifecycle {
       host.onSignal("SIGINT", () => void this.#drain("SIGINT", { own: true })),
       // SIGHUP is for the supervisor (a terminal hang-up reaches the whole group).
       host.onSignal("SIGHUP", () => {}),
+      () => this.#heartbeat.stop(),
+      () => this.#throttle.flush(),
     ];
     this.#send({ rota: 1, type: "hello" });
+    // Before the app is imported, and written out before it is (on Deno a message can
+    // otherwise wait for a loop turn that an import blocking the loop never gives it):
+    // an import or init that blocks the loop then falls silent where the watchdog hears it.
+    await Promise.race([this.#heartbeat.start(), sleep(host.clock, FIRST_BEAT_WAIT_MS)]);
+    if (this.#isDraining()) return;
 
     let app: App;
     try {
@@ -138,23 +182,40 @@ class WorkerLifecycle {
       closeConnections: () => this.#isDraining() || !server.accepting,
       waitUntil: (promise) => this.#pending.add(promise),
       log: this.#log,
+      inFlight: this.#inFlight,
+      limits: new RequestLimits({
+        requestTimeout: spec.requestTimeout,
+        maxBody: spec.maxBody,
+        clock: host.clock,
+        warn: (kind, message) => this.#throttle.warn(kind, message),
+      }),
+      streams: new StreamGuards(this.#log),
     };
+    let guarding = false;
     const server = new ServerSwitch(host, {
       hostname: spec.hostname,
       port: spec.port,
-      fetch: (request) => {
+      fetch: (request, connection) => {
         this.#limits.countRequest();
-        return handleRequest(request, handlerEnv);
+        return handleRequest(request, handlerEnv, connection);
       },
     }, {
-      onChange: (event) => this.#send({ rota: 1, type: event }),
+      onChange: (event) => {
+        // After the first listen: the adapter may have replaced the global Response, which this one extends.
+        if (event === "listening" && !guarding) {
+          guarding = true;
+          this.#teardown.push(handlerEnv.streams!.install());
+        }
+        this.#send({ rota: 1, type: event });
+        this.#heartbeat.pulse();
+      },
       beforeListen: () => this.#askHold(),
     });
     this.#phase = { kind: "running", app, gate, server };
+    this.#heartbeat.pulse();
     void gate.start();
     this.#send({ rota: 1, type: "loaded" });
     await this.#reconcileServer();
-    if (!this.#isDraining()) this.#limits.watchMemory();
   }
 
   /** Ask the supervisor to hold its messages while this worker listens (see the `hold` message). */
@@ -188,7 +249,7 @@ class WorkerLifecycle {
   }
 
   #send(message: WorkerMessage): void {
-    this.#channel.send(message);
+    void this.#channel.send(message);
   }
 
   #exit(code: number): void {
@@ -205,7 +266,7 @@ class WorkerLifecycle {
   #onMessage(raw: unknown): void {
     const parsed = parseSupervisorMessage(raw);
     if (!parsed.ok) {
-      this.#log.warn(`ignored a malformed message from the supervisor: ${parsed.reason}`);
+      this.#throttle.warn("the supervisor", `ignored a malformed message from the supervisor: ${parsed.reason}`);
       return;
     }
     const message = parsed.message;
@@ -239,13 +300,20 @@ class WorkerLifecycle {
     const log = this.#log;
     switch (event.type) {
       case "attempt":
+        this.#initRunning = event.attempt;
+        // Said now: an init that blocks the loop must be named in the watchdog's line.
+        this.#heartbeat.pulse();
         if (event.attempt > 1) log.info(`init attempt ${event.attempt}`);
         return;
       case "ready":
+        this.#initRunning = undefined;
+        this.#heartbeat.pulse();
         log.info(`init succeeded on attempt ${event.attempt} in ${Math.round(event.ms)}ms`);
         this.#send({ rota: 1, type: "init-ok", attempt: event.attempt });
         return void this.#reconcileServer();
       case "failed": {
+        this.#initRunning = undefined;
+        this.#heartbeat.pulse();
         const code = (event.error as { code?: unknown })?.code;
         const message = describeError(event.error);
         log.error(`init attempt ${event.attempt} failed: ${message}`, {
@@ -270,7 +338,7 @@ class WorkerLifecycle {
     const phase = this.#phase;
     if (phase.kind === "draining") return;
     this.#phase = { kind: "draining" };
-    this.#limits.stop();
+    this.#heartbeat.pulse();
     this.#log.info(`draining (${why})`);
     // The supervisor must know this worker leaves by itself: it is then replaced, not counted as a crash.
     if (own) this.#send({ rota: 1, type: "draining", reason: why });

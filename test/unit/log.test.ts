@@ -98,3 +98,15 @@ test("wantsColor() colours a terminal unless NO_COLOR is set, and FORCE_COLOR fo
   assert.equal(wantsColor(true, { FORCE_COLOR: "0" }), true);
   assert.equal(wantsColor(true, { NO_COLOR: "1", FORCE_COLOR: "1" }), false, "NO_COLOR wins");
 });
+
+test("a pretty line escapes line breaks in the message and the fields: one event, one line", () => {
+  const { log, lines } = capture({ format: "pretty" });
+  log.error("the stream broke\nwith a second line", { stack: "Error: x\n    at f (app.js:1:1)", path: "/x" });
+  assert.deepEqual(lines, [
+    '12:34:56.789 ERROR rota[worker 1.2] the stream broke\\nwith a second line (stack="Error: x\\n    at f (app.js:1:1)" path=/x)',
+  ]);
+  const { log: json, lines: records } = capture({ format: "json" });
+  json.warn("a\nb");
+  assert.equal(records.length, 1);
+  assert.equal(JSON.parse(records[0]).msg, "a\nb");
+});

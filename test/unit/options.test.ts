@@ -42,6 +42,9 @@ test("resolveOptions() applies defaults, and explicit options win over the envir
     maxMemory: 0,
     maxSurge: 1,
     maxRestarts: 0,
+    watchdogTimeout: 30000,
+    requestTimeout: 0,
+    maxBody: 10 * 2 ** 20,
     appConfig: {},
   });
   assert.equal(resolveOptions({ app: "a.ts", maxRequests: "500" }, context).maxRequestsJitter, 250);

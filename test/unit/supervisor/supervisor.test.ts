@@ -53,6 +53,8 @@ function fakeHost(helloOnSpawn = true) {
   const clock = new FakeClock();
   const spawned: FakeWorker[] = [];
   const lines: string[] = [];
+  /** Resident memory of each fake worker, by pid, as the supervisor measures it. */
+  const rss = new Map<number, number>();
   const host = {
     runtime: "node",
     clock,
@@ -68,6 +70,7 @@ function fakeHost(helloOnSpawn = true) {
     writeTextFileAtomic: () => Promise.reject(new Error("not used")),
     watchFile: () => () => {},
     prepare: () => Promise.resolve([]),
+    residentMemory: (pid: number) => rss.get(pid),
     spawn(request: SpawnRequest) {
       const worker = new FakeWorker(1000 + spawned.length, request);
       spawned.push(worker);
@@ -76,7 +79,7 @@ function fakeHost(helloOnSpawn = true) {
       return worker;
     },
   } satisfies SupervisorHost;
-  return { host, clock, spawned, lines };
+  return { host, clock, spawned, lines, rss };
 }
 
 function supervisorOn(workers: number, extra: Record<string, unknown> = {}) {
@@ -393,4 +396,133 @@ test("Supervisor holds its messages while a worker listens, when the worker asks
   spawned[1].say({ type: "listening" });
   assert.deepEqual(spawned[1].received.at(-1), { rota: 1, type: "peers", ready: 1 }, "delivered once it listens");
   await flush();
+});
+
+const heartbeat = { type: "heartbeat", phase: "serving", requests: 0, inFlight: 0, rss: 0, heapUsed: 0, loopLagMs: 0 };
+
+test("Supervisor kills a worker whose heartbeats stop, counts it, logs its request, and starts its replacement at once", async () => {
+  const { supervisor, spawned, clock, lines } = supervisorOn(2, { watchdogTimeout: 2000 });
+  const starting = supervisor.start();
+  spawned.forEach((w) => w.ready());
+  await starting;
+  for (let i = 0; i < 4; i++) {
+    spawned.forEach((w) => w.say(heartbeat));
+    await clock.advance(500);
+  }
+  spawned[0].say({ ...heartbeat, inFlight: 1, oldestMethod: "GET", oldestPath: "/spin", oldestMs: 10 });
+  spawned[1].say(heartbeat);
+  await clock.advance(1000);
+  spawned[1].say(heartbeat);
+  await clock.advance(999);
+  assert.deepEqual(spawned[0].signals, []);
+  await clock.advance(1);
+  assert.deepEqual(spawned[0].signals, ["SIGKILL"]);
+  assert.equal(spawned.length, 3, "the replacement started at once, without back-off");
+  assert.deepEqual([spawned[2].request.spec.slot, spawned[2].request.spec.generation], [0, 1]);
+  assert.match(
+    lines.join("\n"),
+    /watchdog: worker 0\.0 \(pid 1000\) sent no heartbeat for 2000ms; killing it \(it was running GET \/spin for 2010ms\)/,
+  );
+  assert.deepEqual(supervisor.stats().watchdogKills, 1);
+  assert.equal(supervisor.stats().crashes, 0, "a kill is not a crash");
+  assert.deepEqual(spawned[1].signals, [], "the other worker was never touched");
+  assert.doesNotMatch(lines.join("\n"), /exited unexpectedly/);
+});
+
+test("Supervisor respawns a slot whose workers keep wedging at once only while the back-off is shorter than the wedge", async () => {
+  const { supervisor, spawned, clock } = supervisorOn(1, { watchdogTimeout: 1000 });
+  const starting = supervisor.start();
+  spawned[0].ready();
+  await starting;
+  const delays: number[] = [];
+  for (let kill = 0; kill < 8; kill++) {
+    const before = spawned.length;
+    spawned.at(-1)!.say({ ...heartbeat, phase: "loading" });
+    await clock.advance(1000);
+    let waited = 0;
+    while (spawned.length === before && waited < 60_000) {
+      await clock.advance(100);
+      waited += 100;
+    }
+    delays.push(waited);
+  }
+  assert.deepEqual(delays.slice(0, 4), [0, 0, 0, 0], "the first wedges cost no more than the watchdog timeout");
+  assert.ok(delays[7] > 0, `a slot that keeps wedging backs off: ${delays}`);
+  assert.ok(delays[7] >= delays[6], "and the back-off grows");
+});
+
+test("Supervisor recycles a worker above --max-memory replacement-first, as it measures it", async () => {
+  const { supervisor, spawned, clock, rss, lines } = supervisorOn(2, { maxMemory: 100 * 2 ** 20 });
+  const starting = supervisor.start();
+  spawned.forEach((w) => w.ready());
+  await starting;
+  rss.set(1000, 120 * 2 ** 20);
+  rss.set(1001, 50 * 2 ** 20);
+  await clock.advance(1000);
+  assert.match(lines.join("\n"), /worker 0\.0 \(pid 1000\) uses 120MB, above --max-memory 100MB: recycling/);
+  assert.equal(spawned.length, 3);
+  assert.equal(spawned[2].request.spec.slot, 0);
+  assert.deepEqual(spawned[0].orders, [], "it serves until its replacement is ready");
+  spawned[2].ready();
+  assert.deepEqual(spawned[0].orders, [{ rota: 1, type: "drain" }]);
+});
+
+test("Supervisor drains a worker above the hard limit at once, while another serves, and starts a new one at the same time", async () => {
+  const { supervisor, spawned, clock, rss, lines } = supervisorOn(2, { maxMemory: 100 * 2 ** 20 });
+  const starting = supervisor.start();
+  spawned.forEach((w) => w.ready());
+  await starting;
+  rss.set(1001, 200 * 2 ** 20);
+  await clock.advance(1000);
+  assert.match(
+    lines.join("\n"),
+    /worker 1\.0 \(pid 1001\) uses 200MB, above the hard limit of 150MB: replacing it now/,
+  );
+  assert.deepEqual(spawned[1].orders, [{ rota: 1, type: "drain" }], "drained before any replacement is ready");
+  assert.equal(spawned.length, 3);
+  assert.deepEqual([spawned[2].request.spec.slot, spawned[2].request.spec.peersReady], [1, 1]);
+  spawned[1].exit();
+  assert.deepEqual(supervisor.status().map((w) => [w.slot, w.role]), [[0, "active"], [1, "active"]]);
+  assert.equal(spawned.length, 3, "a drained worker's exit starts nothing more");
+});
+
+test("Supervisor measures memory from the last heartbeat where the system cannot tell", async () => {
+  const { supervisor, spawned, clock, lines } = supervisorOn(1, { maxMemory: 100 * 2 ** 20 });
+  const starting = supervisor.start();
+  spawned[0].ready();
+  await starting;
+  spawned[0].say({ ...heartbeat, rss: 130 * 2 ** 20 });
+  await clock.advance(1000);
+  assert.match(lines.join("\n"), /uses 130MB, above --max-memory 100MB: recycling/);
+});
+
+test("Supervisor logs a flood of malformed messages a few lines a second, with a count of the rest", async () => {
+  const { supervisor, spawned, clock, lines } = supervisorOn(1);
+  void supervisor.start();
+  for (let i = 0; i < 10_000; i++) spawned[0].request.onMessage({ junk: i });
+  await clock.advance(1000);
+  const malformed = lines.filter((l) => l.includes("ignored a malformed message"));
+  assert.equal(malformed.length, 5);
+  assert.equal(
+    lines.filter((l) => l.includes("suppressed 9995 similar warnings about worker 0.0 (pid 1000)")).length,
+    1,
+  );
+});
+
+test("Supervisor hands an only worker above the hard limit over to a replacement as soon as it listens, before its init", async () => {
+  const { supervisor, spawned, clock, rss } = supervisorOn(1, { maxMemory: 100 * 2 ** 20 });
+  const starting = supervisor.start();
+  spawned[0].ready();
+  await starting;
+  rss.set(1000, 200 * 2 ** 20);
+  await clock.advance(1000);
+  assert.equal(spawned.length, 2);
+  assert.equal(spawned[1].request.spec.peersReady, 0, "the replacement listens at once: its predecessor is no peer");
+  assert.deepEqual(spawned[0].orders, [], "closing the only listener would refuse connections: not yet");
+  spawned[1].say({ type: "listening" });
+  assert.deepEqual(spawned[0].orders, [{ rota: 1, type: "drain" }], "drained as soon as its replacement listens");
+  assert.deepEqual(supervisor.status().map((w) => [w.pid, w.role, w.state]), [
+    [1000, "retired", "draining"],
+    [1001, "active", "starting"],
+  ]);
 });

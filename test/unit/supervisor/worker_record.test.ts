@@ -33,6 +33,15 @@ test("nextState() moves a worker through its life as the table says", () => {
       kind: "exited",
       ended: { kind: "crashed", exit, fatal },
     }],
+    [{ kind: "ready" }, { type: "kill", reason: "watchdog" }, { kind: "killed", reason: "watchdog" }],
+    [SPAWNED, { type: "kill", reason: "watchdog" }, { kind: "killed", reason: "watchdog" }],
+    [{ kind: "draining" }, { type: "kill", reason: "watchdog" }, { kind: "killed", reason: "watchdog" }],
+    [{ kind: "killed", reason: "watchdog" }, { type: "init-ok" }, { kind: "killed", reason: "watchdog" }],
+    [{ kind: "killed", reason: "watchdog" }, { type: "drain" }, { kind: "killed", reason: "watchdog" }],
+    [{ kind: "killed", reason: "watchdog" }, { type: "exit", exit }, {
+      kind: "exited",
+      ended: { kind: "killed", exit, reason: "watchdog" },
+    }],
   ];
   for (const [from, event, to] of table) {
     assert.deepEqual(nextState(from, event), to, `${JSON.stringify(from)} + ${event.type}`);

@@ -3,7 +3,9 @@ import { test } from "node:test";
 import type { App, Env } from "../../../runtime/app.ts";
 import { createLogger } from "../../../runtime/log.ts";
 import { type HandlerEnv, handleRequest } from "../../../runtime/worker/handler.ts";
+import { InFlight } from "../../../runtime/worker/in_flight.ts";
 import { InitGate } from "../../../runtime/worker/init_gate.ts";
+import { RequestLimits } from "../../../runtime/worker/request_limits.ts";
 import { FakeClock } from "../../_fake_clock.ts";
 
 function handlerEnv(app: App, init: () => unknown = () => ({ ok: true }), draining = false) {
@@ -56,8 +58,16 @@ test("handleRequest() answers 500 and logs when fetch throws or returns somethin
     [() => {
       throw new Error("boom");
     }, /fetch threw: boom/],
-    [(() => "text") as unknown as App["fetch"], /fetch returned string, not a Response/],
-    [(() => undefined) as unknown as App["fetch"], /fetch returned undefined, not a Response/],
+    [(() => "text") as unknown as App["fetch"], /fetch returned a string instead of a Response: GET \/path/],
+    [(() => undefined) as unknown as App["fetch"], /fetch returned undefined instead of a Response: GET \/path/],
+    [
+      (() => ({ status: 200, headers: {} })) as unknown as App["fetch"],
+      /fetch returned an object instead of a Response: GET \/path/,
+    ],
+    [
+      (() => ({ status: 200, headers: new Headers(), body: "look-alike" })) as unknown as App["fetch"],
+      /fetch returned an object instead of a Response: GET \/path/,
+    ],
   ];
   for (const [fetch, logged] of cases) {
     const { env, gate, lines } = handlerEnv({ fetch });
@@ -90,4 +100,51 @@ test("handleRequest() gives every request its own context props", async () => {
   await handleRequest(new Request("http://x/"), env);
   await handleRequest(new Request("http://x/"), env);
   assert.notEqual(seen[0], seen[1]);
+});
+
+test("handleRequest() refuses a body above --max-body before the gate, even while init runs", async () => {
+  const { env, clock } = handlerEnv({ fetch: () => new Response("app") }, () => new Promise(() => {}));
+  const limited: HandlerEnv = {
+    ...env,
+    limits: new RequestLimits({ requestTimeout: 0, maxBody: 10, clock, warn: () => {} }),
+  };
+  const request = new Request("http://x/upload", {
+    method: "POST",
+    headers: { "content-length": "11" },
+    body: "x".repeat(11),
+  });
+  const response = await handleRequest(request, limited);
+  assert.equal(response.status, 413);
+  assert.equal(request.bodyUsed, false, "the body was never read");
+});
+
+test("handleRequest() tracks the app's handler while it runs, for the heartbeat", async () => {
+  const clock = new FakeClock();
+  const inFlight = new InFlight({ clock });
+  let seen: unknown;
+  const { env, gate } = handlerEnv({
+    fetch: () => {
+      seen = inFlight.oldest();
+      return new Response("ok");
+    },
+  });
+  await gate.start();
+  await handleRequest(new Request("http://x/report?secret=1", { method: "PUT", body: "x" }), { ...env, inFlight });
+  assert.deepEqual(seen, { method: "PUT", path: "/report", ageMs: 0 });
+  assert.deepEqual([inFlight.size, inFlight.finished], [0, 1]);
+});
+
+test("handleRequest() accepts the runtime's own Response even when the global Response was replaced by a class that does not claim it", async () => {
+  const Native = globalThis.Response;
+  const { env, gate } = handlerEnv({ fetch: () => new Native("native") });
+  await gate.start();
+  // As @hono/node-server 1.x does: its class sets the global, and Response.json() still builds the runtime's own.
+  class Replaced {}
+  Object.defineProperty(globalThis, "Response", { value: Replaced, writable: true, configurable: true });
+  try {
+    const response = await handleRequest(new Request("http://x/"), env);
+    assert.equal(await response.text(), "native");
+  } finally {
+    Object.defineProperty(globalThis, "Response", { value: Native, writable: true, configurable: true });
+  }
 });

@@ -1,0 +1,117 @@
+/**
+ * The requests a worker is running: how many, how many it finished, and the
+ * oldest one, which the heartbeat reports so that the supervisor's watchdog
+ * can say which request a wedged worker was running.
+ *
+ * A request that blocks the event loop as soon as it starts would never be
+ * seen by a periodic heartbeat, so a starting request is announced at once
+ * (an out-of-turn heartbeat) when no other start was announced in the last
+ * `announceEveryMs`: an isolated request is always named, and under load the
+ * announcements cost at most a few messages a second.
+ *
+ * @module
+ */
+
+import type { Clock } from "../clock.ts";
+import { pathOf } from "./route.ts";
+
+/** The oldest running request, as a heartbeat carries it. */
+export interface OldestRequest {
+  readonly method: string;
+  /** The URL's path, without the query string (which may hold secrets). */
+  readonly path: string;
+  /** How long it has been running, in milliseconds. */
+  readonly ageMs: number;
+}
+
+/** Options for {@linkcode InFlight}. */
+export interface InFlightOptions {
+  /** Where start times come from. */
+  clock: Clock;
+  /** Called synchronously as a request starts, at most once per `announceEveryMs`. @default {nothing} */
+  announce?: () => void;
+  /** @default {100} */
+  announceEveryMs?: number;
+}
+
+interface Running {
+  readonly request: Request;
+  readonly startedAt: number;
+}
+
+/**
+ * A worker's running requests, in the order they started.
+ *
+ * @example
+ * ```ts
+ * const inFlight = new InFlight({ clock: systemClock });
+ * const id = inFlight.begin(request);
+ * try { return await app.fetch(request); } finally { inFlight.end(id); }
+ * ```
+ */
+export class InFlight {
+  #clock: Clock;
+  #announce: () => void;
+  #announceEveryMs: number;
+  #announcedAt = -Infinity;
+  // A Map iterates in insertion order: its first entry is the oldest request.
+  #running = new Map<number, Running>();
+  #next = 0;
+  #finished = 0;
+
+  /** @param options The clock, and whom to tell when a request starts. */
+  constructor(options: InFlightOptions) {
+    const { clock, announce = () => {}, announceEveryMs = 100 } = options;
+    this.#clock = clock;
+    this.#announce = announce;
+    this.#announceEveryMs = announceEveryMs;
+  }
+
+  /** Requests running now. */
+  get size(): number {
+    return this.#running.size;
+  }
+
+  /** Requests whose handler finished, since the worker started. */
+  get finished(): number {
+    return this.#finished;
+  }
+
+  /**
+   * A request's handler starts.
+   *
+   * @param request The request.
+   * @returns Its ticket, for {@linkcode InFlight.end}.
+   */
+  begin(request: Request): number {
+    const id = this.#next++;
+    const now = this.#clock.now();
+    this.#running.set(id, { request, startedAt: now });
+    if (now - this.#announcedAt >= this.#announceEveryMs) {
+      this.#announcedAt = now;
+      this.#announce();
+    }
+    return id;
+  }
+
+  /**
+   * A request's handler finished (answered, threw, or was given up on).
+   *
+   * @param id Its ticket; a second call for the same ticket is ignored.
+   */
+  end(id: number): void {
+    if (this.#running.delete(id)) this.#finished++;
+  }
+
+  /**
+   * The oldest running request.
+   *
+   * @returns Its method, path and age, or `undefined` when none runs.
+   */
+  oldest(): OldestRequest | undefined {
+    const first = this.#running.values().next();
+    if (first.done) return undefined;
+    const { request, startedAt } = first.value;
+    return { method: request.method, path: pathOf(request.url), ageMs: Math.round(this.#clock.now() - startedAt) };
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Per-request limits, the same on every runtime: `--max-body` (413 before a
+ * declared body is read, and as soon as a streamed one passes the limit) and
+ * `--request-timeout` (504 once the app's handler has run too long). A
+ * handler cannot be stopped from outside, so at the timeout rota answers for
+ * it, aborts the `signal` of the request the app was given, and drops the
+ * app's answer when it finally comes.
+ *
+ * @module
+ */
+
+import type { Clock } from "../clock.ts";
+import { RotaError } from "../errors.ts";
+import { routeOf } from "./route.ts";
+
+/** Options for {@linkcode RequestLimits}. */
+export interface RequestLimitsOptions {
+  /** Milliseconds a handler may run before the answer is 504; 0: no limit. */
+  requestTimeout: number;
+  /** Bytes a request body may have before the answer is 413; 0: no limit. */
+  maxBody: number;
+  /** The clock the timeout runs on. */
+  clock: Clock;
+  /** Where a limit that was hit is reported (rate-limited by the caller), by kind. */
+  warn(kind: "max-body" | "request-timeout", message: string): void;
+}
+
+/** A request as the app gets it, and how to turn the app's answer into the client's. */
+export interface Guarded {
+  /** The request to hand the app: the original, or a copy with a counted body and a signal that also aborts at the timeout. */
+  readonly request: Request;
+  /**
+   * Race the app's answer against the limits.
+   *
+   * @param answer The app's answer (never rejects).
+   * @returns The app's answer, or rota's 504 or 413 when a limit came first.
+   */
+  settle(answer: Promise<Response>): Promise<Response>;
+}
+
+/**
+ * The 413 rota answers for a body above `--max-body`. The connection closes
+ * after it, so the rest of the body is never read.
+ *
+ * @returns A JSON 413.
+ */
+export function payloadTooLarge(): Response {
+  return Response.json({ error: "payload too large" }, { status: 413, headers: { connection: "close" } });
+}
+
+/**
+ * The 504 rota answers for a handler that passed `--request-timeout`.
+ *
+ * @returns A JSON 504.
+ */
+export function gatewayTimeout(): Response {
+  return Response.json({ error: "gateway timeout" }, { status: 504 });
+}
+
+/**
+ * The limits of one worker.
+ *
+ * @example
+ * ```ts
+ * const limits = new RequestLimits({ requestTimeout: 0, maxBody: 10 * 2 ** 20, clock, warn });
+ * const refused = limits.refuse(request);
+ * if (refused) return refused;
+ * const guarded = limits.guard(request);
+ * ```
+ */
+export class RequestLimits {
+  #options: RequestLimitsOptions;
+
+  /** @param options The limits and where to report them. */
+  constructor(options: RequestLimitsOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * Refuse a request whose declared body is too large, before anything reads it.
+   *
+   * @param request The request.
+   * @returns rota's 413, or `undefined` when the request may go on.
+   */
+  refuse(request: Request): Response | undefined {
+    const { maxBody, warn } = this.#options;
+    if (maxBody <= 0 || !mayHaveBody(request.method)) return undefined;
+    const declared = request.headers.get("content-length");
+    if (declared === null || Number(declared) <= maxBody) return undefined;
+    warn("max-body", `request body of ${declared} bytes is above --max-body ${maxBody}: ${routeOf(request)}`);
+    return payloadTooLarge();
+  }
+
+  /**
+   * Prepare a request that passed {@linkcode RequestLimits.refuse} for the app.
+   *
+   * @param request The request.
+   * @returns The request to hand the app and the race of its answer, or
+   * `undefined` when no limit applies to it (the fast path: nothing is copied).
+   */
+  guard(request: Request): Guarded | undefined {
+    const { maxBody, requestTimeout } = this.#options;
+    // A body with a declared length cannot outgrow it: the runtime's parser frames it.
+    const streamed = maxBody > 0 && mayHaveBody(request.method) && request.headers.get("content-length") === null;
+    const body = streamed ? request.body : null;
+    if (body === null && requestTimeout <= 0) return undefined;
+
+    let overflow = () => {};
+    const overflowed = new Promise<void>((resolve) => (overflow = resolve));
+    const timedOut = new AbortController();
+    const init: RequestInit & { duplex?: "half" } = {};
+    if (body !== null) {
+      init.body = countBytes(body, maxBody, overflow);
+      init.duplex = "half";
+    }
+    if (requestTimeout > 0) init.signal = AbortSignal.any([request.signal, timedOut.signal]);
+    const guarded = new Request(request, init);
+    return {
+      request: guarded,
+      settle: (answer) => this.#race(request, answer, overflowed, timedOut),
+    };
+  }
+
+  #race(
+    request: Request,
+    answer: Promise<Response>,
+    overflowed: Promise<void>,
+    timedOut: AbortController,
+  ): Promise<Response> {
+    const { clock, requestTimeout, maxBody, warn } = this.#options;
+    return new Promise((resolve) => {
+      let settled = false;
+      const finish = (response: Response) => {
+        if (settled) {
+          // The client already has rota's answer: release the app's late one.
+          response.body?.cancel().catch(() => {});
+          return;
+        }
+        settled = true;
+        clock.clearTimeout(timer);
+        resolve(response);
+      };
+      const timer = requestTimeout > 0
+        ? clock.setTimeout(() => {
+          if (settled) return;
+          warn("request-timeout", `request timed out after ${requestTimeout}ms: ${routeOf(request)}`);
+          timedOut.abort(new DOMException(`request timed out after ${requestTimeout}ms`, "TimeoutError"));
+          finish(gatewayTimeout());
+        }, requestTimeout)
+        : undefined;
+      void overflowed.then(() => {
+        if (settled) return;
+        warn("max-body", `request body passed --max-body ${maxBody} while streaming: ${routeOf(request)}`);
+        finish(payloadTooLarge());
+      });
+      void answer.then(finish);
+    });
+  }
+}
+
+function mayHaveBody(method: string): boolean {
+  return method !== "GET" && method !== "HEAD";
+}
+
+/**
+ * Pass a body through, erroring it once more than `limit` bytes went by. The
+ * source is left unread rather than cancelled: cancelling it would close the
+ * connection on some runtimes before rota's 413 could be sent.
+ */
+function countBytes(
+  source: ReadableStream<Uint8Array>,
+  limit: number,
+  onOverflow: () => void,
+): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
+  let seen = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) return controller.close();
+      seen += value.byteLength;
+      if (seen > limit) {
+        onOverflow();
+        controller.error(new RotaError("ERR_ROTA_BODY_TOO_LARGE", `request body passed ${limit} bytes`));
+        return;
+      }
+      controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}

@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { RequestLimits } from "../../../runtime/worker/request_limits.ts";
+import { FakeClock, flush } from "../../_fake_clock.ts";
+
+function limits(options: { requestTimeout?: number; maxBody?: number } = {}) {
+  const clock = new FakeClock();
+  const warned: string[] = [];
+  const limits = new RequestLimits({
+    requestTimeout: options.requestTimeout ?? 0,
+    maxBody: options.maxBody ?? 0,
+    clock,
+    warn: (kind, message) => warned.push(`${kind}: ${message}`),
+  });
+  return { clock, warned, limits };
+}
+
+function chunked(chunks: number, size: number): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (sent++ < chunks) controller.enqueue(new Uint8Array(size));
+      else controller.close();
+    },
+  });
+}
+
+function post(body: BodyInit, headers: Record<string, string> = {}): Request {
+  return new Request("http://x/upload?key=secret", { method: "POST", body, headers, duplex: "half" } as RequestInit);
+}
+
+test("RequestLimits.refuse() answers 413 with Connection: close for a declared body above --max-body", async () => {
+  const { warned, limits: l } = limits({ maxBody: 1000 });
+  const refused = l.refuse(new Request("http://x/upload", { method: "POST", headers: { "content-length": "5000" } }));
+  assert.equal(refused?.status, 413);
+  assert.equal(refused?.headers.get("connection"), "close");
+  assert.deepEqual(await refused?.json(), { error: "payload too large" });
+  assert.deepEqual(warned, ["max-body: request body of 5000 bytes is above --max-body 1000: POST /upload"]);
+  assert.equal(l.refuse(post("x".repeat(1000))), undefined, "at the limit is allowed");
+  assert.equal(
+    l.refuse(new Request("http://x/", { headers: { "content-length": "5000" } })),
+    undefined,
+    "GET has no body",
+  );
+  assert.equal(limits({ maxBody: 0 }).limits.refuse(post("x".repeat(5000))), undefined, "0 is no limit");
+});
+
+test("RequestLimits leaves a request alone when no limit applies to it: nothing is copied", () => {
+  const { limits: l } = limits({ maxBody: 1000 });
+  assert.equal(l.guard(new Request("http://x/")), undefined);
+  assert.equal(
+    l.guard(post("x".repeat(10), { "content-length": "10" })),
+    undefined,
+    "a declared length is framed by the runtime",
+  );
+});
+
+test("RequestLimits stops a streamed body that passes --max-body and answers 413 if the app has not answered", async () => {
+  const { warned, limits: l } = limits({ maxBody: 1000 });
+  const guarded = l.guard(post(chunked(5, 400)))!;
+  assert.ok(guarded);
+  let appSaw = "";
+  const app = guarded.request.text().then(
+    () => new Response("read it all"),
+    (error) => {
+      appSaw = error.code;
+      return new Response("app gave up", { status: 400 });
+    },
+  );
+  const response = await guarded.settle(app);
+  assert.equal(response.status, 413);
+  await app;
+  assert.equal(appSaw, "ERR_ROTA_BODY_TOO_LARGE");
+  assert.deepEqual(warned, ["max-body: request body passed --max-body 1000 while streaming: POST /upload"]);
+
+  const small = l.guard(post(chunked(2, 400)))!;
+  const read = await small.settle(small.request.text().then((text) => new Response(String(text.length))));
+  assert.equal(await read.text(), "800");
+});
+
+test("RequestLimits answers 504 at --request-timeout, aborts the request's signal and drops the late answer", async () => {
+  const { clock, warned, limits: l } = limits({ requestTimeout: 1000 });
+  const guarded = l.guard(new Request("http://x/slow?x=1"))!;
+  let late: (response: Response) => void = () => {};
+  const app = new Promise<Response>((resolve) => (late = resolve));
+  let got: Response | undefined;
+  void guarded.settle(app).then((response) => (got = response));
+  // A function, so that the checks below are not narrowed by the one before the timeout.
+  const answer = () => got;
+  await clock.advance(999);
+  assert.equal(answer(), undefined);
+  assert.equal(guarded.request.signal.aborted, false);
+  await clock.advance(1);
+  assert.equal(answer()?.status, 504);
+  assert.deepEqual(await answer()?.json(), { error: "gateway timeout" });
+  assert.equal(guarded.request.signal.aborted, true);
+  assert.equal((guarded.request.signal.reason as DOMException).name, "TimeoutError");
+  assert.deepEqual(warned, ["request-timeout: request timed out after 1000ms: GET /slow"]);
+  let cancelled = false;
+  late(new Response(new ReadableStream({ cancel: () => void (cancelled = true) })));
+  await flush();
+  assert.ok(cancelled, "the app's late body is released");
+});
+
+test("RequestLimits passes an answer that comes in time, and clears its timer", async () => {
+  const { clock, limits: l } = limits({ requestTimeout: 1000 });
+  const guarded = l.guard(new Request("http://x/"))!;
+  const response = await guarded.settle(Promise.resolve(new Response("on time")));
+  assert.equal(await response.text(), "on time");
+  assert.equal(clock.pending, 0);
+});
