@@ -1,7 +1,7 @@
 /**
  * The configuration store: the supervisor owns `{ version, value }`, applies
  * publishes one at a time (with optional compare-and-set on `ifVersion`),
- * writes each new value back to the `--config` file when there is one, sends
+ * writes each new value back to the `--app-config` file when there is one, sends
  * it to every live worker, and settles the publish once every one of them has
  * run its `reload` hook, or with the list of those that did not.
  *
@@ -32,6 +32,13 @@ export interface ConfigTarget {
 export interface ConfigStoreOptions {
   /** The initial value. */
   initial: unknown;
+  /**
+   * The initial version. Versions count up by one per change from here; the
+   * default, the time in milliseconds since 1970, makes them unique across
+   * restarts, so that an `ifVersion` taken before a restart cannot match a
+   * version of the next run by accident. @default {Date.now()}
+   */
+  initialVersion?: number;
   /** The file the value came from, written back on every publish; none when it came from code. */
   file?: ConfigFile;
   /** Every live worker, read when a broadcast starts. */
@@ -72,8 +79,8 @@ export class ConfigStore {
 
   /** @param options The initial value, the file, and who to send to. */
   constructor(options: ConfigStoreOptions) {
-    const { initial, file, targets, clock, ackTimeout = 10000, log } = options;
-    this.#current = { version: 0, value: initial };
+    const { initial, initialVersion = Date.now(), file, targets, clock, ackTimeout = 10000, log } = options;
+    this.#current = { version: initialVersion, value: initial };
     this.#file = file;
     this.#targets = targets;
     this.#clock = clock;

@@ -39,6 +39,7 @@ export class ConfigClient {
   #log: Logger;
   #publishes = new Map<number, { resolve: (result: PublishResult) => void; reject: (error: unknown) => void }>();
   #lastId = 0;
+  #abandoned = false;
   /** `reload` hooks run one after another, in the order versions arrive. */
   #reloads: Promise<void> = Promise.resolve();
 
@@ -97,7 +98,19 @@ export class ConfigClient {
     pending.reject(new RotaError((code ?? "ERR_ROTA_CONFIG") as RotaErrorCode, message.message ?? "publish failed"));
   }
 
+  /**
+   * The supervisor went away: every publish still waiting for its answer
+   * rejects with `ERR_ROTA_CONFIG`, and so does every later one.
+   */
+  abandon(): void {
+    this.#abandoned = true;
+    const waiting = [...this.#publishes.values()];
+    this.#publishes.clear();
+    for (const pending of waiting) pending.reject(supervisorGone());
+  }
+
   #publish(value: unknown, ifVersion: number | undefined): Promise<PublishResult> {
+    if (this.#abandoned) return Promise.reject(supervisorGone());
     let copy: unknown;
     try {
       copy = JSON.parse(JSON.stringify(value));
@@ -120,4 +133,8 @@ export class ConfigClient {
       this.#send({ rota: 1, type: "publish", id, value: copy, ...(ifVersion === undefined ? {} : { ifVersion }) });
     });
   }
+}
+
+function supervisorGone(): RotaError {
+  return new RotaError("ERR_ROTA_CONFIG", "Cannot publish configuration as the supervisor went away");
 }

@@ -137,7 +137,11 @@ class WorkerLifecycle {
     const host = this.#host;
     this.#teardown = [
       this.#channel.onMessage((raw) => this.#onMessage(raw)),
-      this.#channel.onDisconnect(() => void this.#drain("the supervisor went away", { own: true })),
+      this.#channel.onDisconnect(() => {
+        // Nobody will answer a publish now: a request waiting on one gets its error.
+        this.#config.abandon();
+        void this.#drain("the supervisor went away", { own: true });
+      }),
       host.onSignal("SIGTERM", () => void this.#drain("SIGTERM", { own: true })),
       host.onSignal("SIGINT", () => void this.#drain("SIGINT", { own: true })),
       // SIGHUP is for the supervisor (a terminal hang-up reaches the whole group).
@@ -285,15 +289,25 @@ class WorkerLifecycle {
     }
   }
 
-  /** The app's `reload` for the current configuration, once init has succeeded. */
+  /**
+   * The app's `reload` for the current configuration, once init has succeeded.
+   * An init still running may have read the previous value: `reload` runs once
+   * it succeeded (and not at all when it failed, since the next attempt reads
+   * the current value), so that a worker acknowledges a version only after its
+   * state has seen it.
+   */
   #runReload(): Promise<void> | undefined {
     const phase = this.#phase;
     if (phase.kind !== "running") return undefined;
-    const state = phase.gate.state;
     const reload = phase.app.reload;
-    if (state.kind !== "ready" || !reload) return undefined;
-    // Async, so that a hook that throws synchronously rejects like any other.
-    return (async () => await reload({ state: state.state, config: this.#config.view, worker: this.#info }))();
+    if (!reload) return undefined;
+    return (async () => {
+      const running = phase.gate.state;
+      if (running.kind === "running") await running.promise.catch(() => {});
+      const state = phase.gate.state;
+      if (state.kind !== "ready") return;
+      await reload({ state: state.state, config: this.#config.view, worker: this.#info });
+    })();
   }
 
   #reportInit(event: InitEvent): void {

@@ -483,7 +483,7 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
         // A directory where the file was: reading it fails, and so does renaming a new version over it.
         rmSync(file);
         mkdirSync(file);
-        await rota.waitForLog(/Cannot read configuration file[^\n]*keeping version 0/);
+        await rota.waitForLog(/Cannot read configuration file[^\n]*keeping version \d+/);
         const published = await fetch(`${rota.url}/config`, {
           method: "POST",
           body: JSON.stringify({ value: { step: 1 } }),

@@ -26,6 +26,7 @@ import {
   TARGETS,
   waitFor,
 } from "../_harness.ts";
+import { configSuite } from "./config.ts";
 import { initContractSuite } from "./init_contract.ts";
 import { signalsSuite } from "./signals.ts";
 
@@ -390,124 +391,7 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
       });
     });
 
-    describe("configuration broadcast", () => {
-      const post = (rota: Rota, body: unknown) =>
-        fetch(`${rota.url}/config`, { method: "POST", body: JSON.stringify(body) }).then(async (r) => ({
-          status: r.status,
-          body: await r.json(),
-        }));
-      const views = async (rota: Rota, requests: number) => {
-        const seen = [];
-        for (let i = 0; i < requests; i++) seen.push(JSON.parse((await get(rota.url)).body));
-        return seen;
-      };
-
-      test("a publish from one worker reaches every worker before it resolves", async () => {
-        const file = join(mkdtempSync(join(tmpdir(), "rota-")), "config.json");
-        writeFileSync(file, JSON.stringify({ greeting: "hello" }));
-        const rota = await Rota.serve(target, "config_app.js", ["--workers", "2", "--app-config", file]);
-        const before = await views(rota, 4);
-        assert.ok(before.every((v) => v.version === 0 && v.value.greeting === "hello"));
-        const published = await post(rota, { value: { greeting: "bonjour" } });
-        assert.equal(published.status, 200);
-        assert.deepEqual([published.body.version, published.body.failed], [1, []]);
-        const after = await views(rota, 60);
-        assert.ok(
-          after.every((v) => v.version === 1 && v.value.greeting === "bonjour"),
-          "no worker answers with the old version",
-        );
-        assert.equal(new Set(after.map((v) => v.pid)).size, 2, "both workers were asked");
-        assert.ok(after.every((v) => v.reloads === 1), "reload ran once in every worker");
-        assert.equal((await rota.stop()).code, 0);
-        assert.deepEqual(JSON.parse(readFileSync(file, "utf8")), { greeting: "bonjour" }, "written back to the file");
-
-        const restarted = await Rota.serve(target, "config_app.js", ["--workers", "1", "--app-config", file]);
-        assert.deepEqual(
-          JSON.parse((await get(restarted.url)).body).value,
-          { greeting: "bonjour" },
-          "kept across a restart",
-        );
-        assert.equal((await restarted.stop()).code, 0);
-      });
-
-      test("concurrent publishes with the same ifVersion: exactly one wins", async () => {
-        const rota = await Rota.serve(target, "config_app.js", ["--workers", "2"]);
-        const results = await Promise.all(
-          Array.from({ length: 6 }, (_, i) => post(rota, { value: { n: i }, ifVersion: 0 })),
-        );
-        const won = results.filter((r) => r.status === 200);
-        const lost = results.filter((r) => r.status === 409);
-        assert.equal(won.length, 1);
-        assert.equal(lost.length, 5);
-        assert.ok(lost.every((r) => r.body.code === "ERR_ROTA_CONFIG_CONFLICT"));
-        const winner = won[0].body;
-        assert.equal(winner.version, 1);
-        const after = await views(rota, 10);
-        assert.ok(after.every((v) => v.version === 1));
-        assert.equal((await rota.stop()).code, 0);
-      });
-
-      test("a worker started later begins with the current version", async () => {
-        const rota = await Rota.serve(target, "config_app.js", ["--workers", "1"]);
-        await post(rota, { value: { colour: "teal" } });
-        const [first] = rota.workerPids();
-        process.kill(first, "SIGKILL");
-        const view = await waitFor("the respawned worker", async () => {
-          const answer = await get(rota.url).catch(() => undefined);
-          const body = answer?.status === 200 ? JSON.parse(answer.body) : undefined;
-          return body && body.pid !== first ? body : undefined;
-        });
-        assert.deepEqual([view.version, view.value, view.initVersion, view.reloads], [1, { colour: "teal" }, 1, 0]);
-        assert.equal((await rota.stop()).code, 0);
-      });
-
-      test("a reload hook that throws is reported and the worker keeps serving", async () => {
-        const rota = await Rota.serve(target, "config_app.js", ["--workers", "2"]);
-        const published = await post(rota, { value: { explode: true } });
-        assert.equal(published.status, 200);
-        assert.equal(published.body.failed.length, 2);
-        assert.ok(
-          published.body.failed.every((f: { reason: string; message: string }) =>
-            f.reason === "reload-failed" && f.message === "cannot apply this configuration"
-          ),
-        );
-        await rota.waitForLog(/reload hook failed for version 1: cannot apply this configuration/);
-        const after = await views(rota, 6);
-        assert.ok(after.every((v) => v.version === 1), "the value is applied even though the hook failed");
-        assert.equal(rota.workerPids().length, 2, "nobody was restarted");
-        assert.equal((await rota.stop()).code, 0);
-      });
-
-      test("editing the file on disk, or SIGHUP, broadcasts it", async () => {
-        const file = join(mkdtempSync(join(tmpdir(), "rota-")), "config.json");
-        writeFileSync(file, JSON.stringify({ step: 0 }));
-        const rota = await Rota.serve(target, "config_app.js", ["--workers", "2", "--app-config", file]);
-        writeFileSync(file, JSON.stringify({ step: 1 }));
-        await rota.waitForLog(/configuration file changed: version 1/);
-        assert.ok((await views(rota, 6)).every((v) => v.value.step === 1));
-        writeFileSync(file, "{ not json");
-        await rota.waitForLog(/Cannot read configuration file[^\n]*keeping version 1/);
-        writeFileSync(file, JSON.stringify({ step: 2 }));
-        rota.signal("SIGHUP");
-        await rota.waitForLog(/configuration file changed: version 2/);
-        assert.ok((await views(rota, 6)).every((v) => v.value.step === 2));
-        assert.equal((await rota.stop()).code, 0);
-      });
-
-      test("a missing or malformed --app-config file is a clear startup error", async () => {
-        const dir = mkdtempSync(join(tmpdir(), "rota-"));
-        const missing = Rota.run(target, ["serve", "config_app.js", "--app-config", join(dir, "absent.json")]);
-        assert.deepEqual(await missing.exited, { code: 1, signal: null });
-        assertOneClearLine(missing, /Cannot read configuration file '[^']*absent\.json'/);
-        writeFileSync(join(dir, "bad.json"), "{ oops");
-        const malformed = Rota.run(target, ["serve", "config_app.js", "--app-config", join(dir, "bad.json")]);
-        assert.deepEqual(await malformed.exited, { code: 1, signal: null });
-        assertOneClearLine(
-          malformed,
-          /Cannot read configuration file '[^']*bad\.json': invalid JSON at line 1, column 3: expected a property name/,
-        );
-      });
-    });
+    configSuite(target);
 
     describe("rota's own settings file", () => {
       test("rota.config.json in the working directory supplies the app module and the options", async () => {

@@ -35,6 +35,7 @@ function storeWith(targets: ConfigTarget[], file?: ConfigFile) {
   const lines: string[] = [];
   const store = new ConfigStore({
     initial: { n: 0 },
+    initialVersion: 0,
     file,
     targets: () => targets,
     clock,
@@ -135,4 +136,15 @@ test("ConfigStore refuses a value larger than MAX_CONFIG_BYTES and keeps the cur
   assert.equal(error.code, "ERR_ROTA_CONFIG");
   assert.match(error.message, /the limit is 65536/);
   assert.deepEqual(store.current, { version: 0, value: { n: 0 } });
+});
+
+test("ConfigStore starts its versions at the time, so that they are unique across restarts", () => {
+  const before = Date.now();
+  const store = new ConfigStore({
+    initial: {},
+    targets: () => [],
+    clock: new FakeClock(),
+    log: createLogger({ name: "test", write: () => {} }),
+  });
+  assert.ok(store.current.version >= before && store.current.version <= Date.now());
 });

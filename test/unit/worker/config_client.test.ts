@@ -89,3 +89,11 @@ test("ConfigClient.view.publish() checks its input, asks the supervisor, and set
   assert.deepEqual(await ok, { version: 1, failed: [] });
   await assert.rejects(conflict, { code: "ERR_ROTA_CONFIG_CONFLICT", message: "stale" });
 });
+
+test("ConfigClient.abandon() settles every waiting publish, and later ones, with ERR_ROTA_CONFIG", async () => {
+  const { config } = client();
+  const waiting = config.view.publish({ a: 1 });
+  config.abandon();
+  await assert.rejects(waiting, { code: "ERR_ROTA_CONFIG", message: /the supervisor went away/ });
+  await assert.rejects(config.view.publish({ a: 2 }), { code: "ERR_ROTA_CONFIG" });
+});
