@@ -358,6 +358,15 @@ function versions(): string {
   ].join(", ");
 }
 
+/** Align the tables as `deno fmt` would, so that a later `deno fmt` leaves the generated text alone. */
+function formatMarkdown(files: string[]): void {
+  try {
+    execFileSync(join(ROOT, "node_modules", ".bin", "deno"), ["fmt", "--quiet", ...files], { stdio: "ignore" });
+  } catch {
+    say("deno fmt failed on the results: left unformatted");
+  }
+}
+
 const load = () => loadavg().map((n) => n.toFixed(2)).join(" ");
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -403,12 +412,14 @@ async function main(argv: readonly string[]): Promise<number> {
   console.log(`\n${text}`);
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${text}\n`);
-  say(`wrote ${out}`);
+  const written = [out];
   if (complete && options.out === undefined) {
     const readme = join(ROOT, "README.md");
-    writeFileSync(readme, replaceBetween(readFileSync(readme, "utf8"), README_BEGIN, README_END, text));
-    say("updated the README's Benchmarks table");
+    writeFileSync(readme, replaceBetween(readFileSync(readme, "utf8"), README_BEGIN, README_END, `\n${text}\n`));
+    written.push(readme);
   }
+  formatMarkdown(written);
+  say(`wrote ${written.join(" and ")}`);
   return 0;
 }
 
