@@ -228,13 +228,19 @@ export async function bareIdle(key: RuntimeKey): Promise<{ pid: number; stop: ()
 }
 
 /**
- * A bare process of the runtime importing the app and running its init.
+ * A bare process of the runtime importing the app and running its init
+ * (and with `listen`, serving it on the runtime's own server).
  *
  * @returns Milliseconds from spawn to its "ready" line, and the init's own duration.
  */
-export async function bareStart(key: RuntimeKey): Promise<{ ms: number; initMs: number }> {
+export async function bareStart(key: RuntimeKey, listen: boolean): Promise<{ ms: number; initMs: number }> {
   const began = performance.now();
-  const { child, output } = launch([...TARGETS[key]().script, "bench/bare_start.js", "bench/slow_init.js"], {});
+  const { child, output } = launch([
+    ...TARGETS[key]().script,
+    "bench/bare_start.js",
+    "bench/slow_init.js",
+    ...(listen ? ["listen"] : []),
+  ], {});
   const stop = started([child]);
   try {
     const initMs = await new Promise<number>((resolve, reject) => {

@@ -285,31 +285,36 @@ async function replacementSection(key: RuntimeKey, options: BenchOptions): Promi
   const spawnOverhead: number[] = [];
   const bare: number[] = [];
   const bareOverhead: number[] = [];
+  const server: number[] = [];
+  const serverOverhead: number[] = [];
   const gap = options.quick ? 1 : 3;
-  const server = await rotaContender(key, "rota", ["--workers", "1", "--log-format", "json"]).start();
+  const rota = await rotaContender(key, "rota", ["--workers", "1", "--log-format", "json"]).start();
   try {
     for (let cycle = 1; cycle <= options.cycles; cycle++) {
       say(`  cycle ${cycle}/${options.cycles}`);
-      const before = server.log().match(/is ready and replaces/g)?.length ?? 0;
-      process.kill(server.pid, "SIGHUP");
+      const before = rota.log().match(/is ready and replaces/g)?.length ?? 0;
+      process.kill(rota.pid, "SIGHUP");
       await waitFor(
         "the replacement",
-        () => (server.log().match(/is ready and replaces/g)?.length ?? 0) > before,
+        () => (rota.log().match(/is ready and replaces/g)?.length ?? 0) > before,
         30000,
         5,
       );
-      first.push((await wrk(server.url, { connections: CONNECTIONS, seconds: 1 })).requestsPerSecond);
-      await wrk(server.url, { connections: CONNECTIONS, seconds: gap });
-      warm.push((await wrk(server.url, { connections: CONNECTIONS, seconds: 1 })).requestsPerSecond);
-      const times = replacementTimes(server.log(), cycle);
+      first.push((await wrk(rota.url, { connections: CONNECTIONS, seconds: 1 })).requestsPerSecond);
+      await wrk(rota.url, { connections: CONNECTIONS, seconds: gap });
+      warm.push((await wrk(rota.url, { connections: CONNECTIONS, seconds: 1 })).requestsPerSecond);
+      const times = replacementTimes(rota.log(), cycle);
       spawn.push(times.ms);
       spawnOverhead.push(times.ms - times.initMs);
-      const b = await bareStart(key);
+      const b = await bareStart(key, false);
       bare.push(b.ms);
       bareOverhead.push(b.ms - b.initMs);
+      const s = await bareStart(key, true);
+      server.push(s.ms);
+      serverOverhead.push(s.ms - s.initMs);
     }
   } finally {
-    await server.stop();
+    await rota.stop();
   }
   const base = { runtime, workers: 1 as const };
   const firstRow: Row = {
@@ -330,6 +335,11 @@ async function replacementSection(key: RuntimeKey, options: BenchOptions): Promi
     vs: { label: "bare process: import app + init", samples: bare },
   };
   spawnRow.checks = [{ label: "≤ 1.2×", met: rowRatio(spawnRow) <= 1.2 }];
+  const spawnServerRow: Row = {
+    ...spawnRow,
+    vs: { label: `bare server: import app + init + listen on ${ownServerName(key)}`, samples: server },
+    checks: undefined,
+  };
   const overheadRow: Row = {
     ...base,
     comparison: "spawn → ready minus init",
@@ -338,7 +348,8 @@ async function replacementSection(key: RuntimeKey, options: BenchOptions): Promi
     samples: spawnOverhead,
     vs: { label: "bare process", samples: bareOverhead },
   };
-  return [firstRow, spawnRow, overheadRow];
+  const serverOverheadRow: Row = { ...overheadRow, vs: { label: "bare server", samples: serverOverhead } };
+  return [firstRow, spawnRow, spawnServerRow, overheadRow, serverOverheadRow];
 }
 
 function versions(): string {
