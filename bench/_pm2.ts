@@ -23,7 +23,8 @@ export function ensurePm2(): void {
     "--no-fund",
     "pm2@7",
   ], {
-    stdio: "inherit",
+    // npm's report goes to stderr: stdout carries the table only.
+    stdio: ["ignore", 2, 2],
   });
 }
 

@@ -22,8 +22,8 @@ export function ensureWrk(): void {
     if ((error as { status?: number }).status === 1) return;
   }
   console.error("wrk is missing: installing it from Debian's packages");
-  execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit" });
-  execFileSync("apt-get", ["install", "-y", "-qq", "wrk"], { stdio: "inherit" });
+  execFileSync("apt-get", ["update", "-qq"], { stdio: ["ignore", 2, 2] });
+  execFileSync("apt-get", ["install", "-y", "-qq", "wrk"], { stdio: ["ignore", 2, 2] });
 }
 
 function ms(text: string): number {
