@@ -135,5 +135,34 @@ export function initContractSuite(target: Target): void {
         /^rota: Cannot start server as 'init-timeout' must be a duration above 0: current value is 0\n$/,
       );
     });
+
+    test("setup runs once, in the supervisor, before any worker starts", async () => {
+      const rota = await Rota.serve(target, "staged.js", ["--workers", "2"]);
+      const setups = [...rota.log.matchAll(/fixture: setup started pid=(\d+)/g)].map((m) => Number(m[1]));
+      assert.deepEqual(setups, [rota.child.pid], "once, by the supervisor's own process");
+      assert.ok(rota.log.indexOf("setup finished") < rota.log.indexOf("started worker"), "before any worker");
+      assert.equal((await rota.stop()).code, 0);
+    });
+
+    test("a request waits for a running init up to --init-wait, then gets 503 'initialising'", async () => {
+      const short = await Rota.serve(target, "staged.js", ["--workers", "1", "--init-wait", "300ms"], {
+        env: { ROTA_TEST_INIT_MS: "3000" },
+        ready: /listening on http/,
+      });
+      // init takes 3 s: this answer can only be the wait running out.
+      const refused = await get(short.url);
+      assert.equal(refused.status, 503);
+      assert.deepEqual(JSON.parse(refused.body), { error: "unavailable", reason: "initialising" });
+      assert.ok(refused.headers["retry-after"]);
+      assert.equal((await short.stop()).code, 0);
+
+      const long = await Rota.serve(target, "staged.js", ["--workers", "1", "--init-wait", "20s"], {
+        env: { ROTA_TEST_INIT_MS: "2000" },
+        ready: /listening on http/,
+      });
+      const waited = await get(long.url, 15000);
+      assert.equal(waited.status, 200, "the request waited for init and was answered");
+      assert.equal((await long.stop()).code, 0);
+    });
   });
 }

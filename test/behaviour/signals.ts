@@ -144,5 +144,32 @@ export function signalsSuite(target: Target): void {
       assert.equal(JSON.parse((await get(rota.url)).body).version, "v3");
       assert.equal((await rota.stop()).code, 0);
     });
+
+    test("the time with no worker ready is counted: killing the only worker makes it non-zero", async () => {
+      const rota = await Rota.serve(target, "hello.js", ["--workers", "1"]);
+      const [victim] = rota.workerPids();
+      process.kill(victim, "SIGKILL");
+      await rota.waitForLog(/worker 0\.1[^\]]*\] init succeeded/);
+      assert.equal((await get(rota.url)).status, 200);
+      assert.equal((await rota.stop()).code, 0);
+      const [, ms] = rota.log.match(/shutting down gracefully \([^)]*noWorkerReadyMs=(\d+)/) ?? [];
+      assert.ok(Number(ms) > 0, `noWorkerReadyMs=${ms}: the respawn left a gap with no worker ready`);
+    });
+
+    test("dispose still runs when the graceful timeout cuts a request off", async () => {
+      const dir = scratch();
+      const log = join(dir, "dispose.log");
+      const rota = await Rota.serve(target, "hello.js", ["--workers", "1", "--graceful-timeout", "1s"], {
+        env: { ROTA_TEST_DISPOSE_LOG: log },
+      });
+      const [pid] = rota.workerPids();
+      const cut = get(`${rota.url}/slow?ms=30000`, 20000).then(() => "answered", () => "cut");
+      await rota.waitForLog(/fixture: slow request started/);
+      rota.signal("SIGTERM");
+      assert.deepEqual(await rota.ended(), { code: 0, signal: null });
+      assert.equal(await cut, "cut", "the 30 s request was cut at the graceful timeout");
+      assert.match(rota.log, /graceful timeout of 1000ms passed; closing remaining connections/);
+      assert.deepEqual(disposed(log), [pid], "dispose ran after the cut");
+    });
   });
 }

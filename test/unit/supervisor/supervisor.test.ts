@@ -526,3 +526,15 @@ test("Supervisor hands an only worker above the hard limit over to a replacement
     [1001, "active", "starting"],
   ]);
 });
+
+test("Supervisor staggers --max-lifetime over the slots, so that they never all recycle at once", async () => {
+  const { supervisor, spawned, clock, lines } = supervisorOn(4, { maxLifetime: 10_000 });
+  const starting = supervisor.start();
+  spawned.forEach((w) => w.ready());
+  await starting;
+  const recycled = () => lines.filter((l) => l.includes("(max lifetime)")).map((l) => /lived (\d+)ms/.exec(l)![1]);
+  await clock.advance(9_999);
+  assert.deepEqual(recycled(), []);
+  await clock.advance(1_000);
+  assert.deepEqual(recycled(), ["10000", "10250", "10500", "10750"], "slot i of 4 lives 10 % × i / 4 longer");
+});

@@ -203,3 +203,17 @@ test("InitGate.close() stops background retries", async () => {
   assert.equal(gate.attempts, 1);
   assert.equal(gate.state.kind, "closed");
 });
+
+test("InitGate delays the retries it starts itself by a random share of at most `jitter` of the interval", async () => {
+  for (const [random, expected] of [[0, 1_000], [0.5, 1_050], [0.999, 1_100]] as const) {
+    const { gate, clock } = gateWith((attempt) => {
+      if (attempt === 1) throw new Error("down");
+      return "db";
+    }, { jitter: 0.1, random: () => random });
+    await gate.start();
+    await clock.advance(expected - 1);
+    assert.equal(gate.attempts, 1, `not before ${expected} ms`);
+    await clock.advance(1);
+    assert.equal(gate.attempts, 2, `at ${expected} ms`);
+  }
+});
