@@ -120,7 +120,26 @@ export interface App<S = unknown, C = unknown> {
   reload?(context: HookContext<S, C>): void | Promise<void>;
   /** Runs once per worker after its in-flight requests finished, before it exits. */
   dispose?(context: HookContext<S, C>): void | Promise<void>;
+  /**
+   * Requests rota runs through `fetch` in the worker itself (no network), after
+   * `init` succeeded and before the worker takes connections, whenever another
+   * worker serves meanwhile (a replacement, a respawn): the new worker starts
+   * warm. Never when no other worker is ready, since then waiting would keep
+   * clients waiting.
+   */
+  warmup?: Warmup;
 }
+
+/** The warm-up of a new worker: requests the app names, for a bounded time. */
+export interface Warmup {
+  /** Paths (`"/"`, `"/products?page=1"`) or `Request`s, run in turn, again and again. */
+  readonly requests: readonly (string | Request)[];
+  /** How long to keep running them, in milliseconds, at most 10 000. @default {1000} */
+  readonly duration?: number;
+}
+
+/** The longest warm-up rota runs, in milliseconds. */
+export const MAX_WARMUP_MS = 10_000;
 
 /**
  * Declare a rota application. It returns `app` unchanged and exists for the
@@ -199,5 +218,22 @@ export function loadApp(module: unknown, name: string): App {
     init: bind("init") as App["init"],
     reload: bind("reload") as App["reload"],
     dispose: bind("dispose") as App["dispose"],
+    warmup: checkWarmup(app.warmup, name),
   };
+}
+
+function checkWarmup(warmup: unknown, name: string): Warmup | undefined {
+  if (warmup === undefined) return undefined;
+  const fail = (rule: string): never => {
+    throw new RotaError("ERR_ROTA_APP_SHAPE", `Cannot serve '${name}' as its 'warmup' ${rule}`);
+  };
+  const { requests, duration } = (warmup ?? {}) as { requests?: unknown; duration?: unknown };
+  if (typeof warmup !== "object" || warmup === null) fail("must be an object with 'requests'");
+  if (!Array.isArray(requests) || requests.some((r) => typeof r !== "string" && !(r instanceof Request))) {
+    fail("'requests' must be an array of paths or Requests");
+  }
+  if (duration !== undefined && (typeof duration !== "number" || !(duration > 0) || duration > MAX_WARMUP_MS)) {
+    fail(`'duration' must be milliseconds from 1 to ${MAX_WARMUP_MS}: current value is ${String(duration)}`);
+  }
+  return warmup as Warmup;
 }

@@ -49,7 +49,7 @@ export interface Server extends AsyncDisposable {
 export async function checkApp(host: SupervisorHost, specifier: string): Promise<{ url: string; hooks: string[] }> {
   const { url, module } = await host.importModule(specifier);
   const app = loadApp(module, specifier);
-  const hooks = (["setup", "init", "fetch", "reload", "dispose"] as const).filter((h) => app[h]);
+  const hooks = (["setup", "init", "fetch", "reload", "dispose", "warmup"] as const).filter((h) => app[h]);
   return { url, hooks };
 }
 

@@ -7,6 +7,7 @@
  * - `handler.ts`: one request, as a pure function;
  * - `config_client.ts`: `env.config`, publishes and `reload` ordering;
  * - `server_switch.ts`: the server, on only while the worker should accept;
+ * - `warmup.ts`: the app's warm-up requests, before a new worker takes connections;
  * - `recycle_limits.ts`: max-requests;
  * - `request_limits.ts`: max-body and request-timeout;
  * - `heartbeat.ts` and `in_flight.ts`: the beat the supervisor's watchdog
@@ -34,6 +35,7 @@ import { RecycleLimits } from "./recycle_limits.ts";
 import { RequestLimits } from "./request_limits.ts";
 import { StreamGuards } from "./response_stream.ts";
 import { ServerSwitch, shouldAccept } from "./server_switch.ts";
+import { warmUp } from "./warmup.ts";
 import { PendingWork } from "./wait_until.ts";
 
 /** The longest a worker waits for its first heartbeat to be written out before it imports the app. */
@@ -73,6 +75,10 @@ class WorkerLifecycle {
   #pending: PendingWork;
   #limits: RecycleLimits;
   #peersReady: number;
+  /** The app's warm-up: not run yet, running, or done (or skipped: nobody else served). */
+  #warm: "cold" | "warming" | "warm" = "cold";
+  /** Stops a running warm-up (the worker drains, or nobody else serves any more). */
+  #warmStop = new AbortController();
   /** Resolves a `hold` asked of the supervisor before listening. */
   #holding: (() => void) | undefined;
   #throttle: WarningThrottle;
@@ -222,6 +228,31 @@ class WorkerLifecycle {
     await this.#reconcileServer();
   }
 
+  /** Run the app's warm-up, then take connections. */
+  async #startWarmUp(): Promise<void> {
+    const phase = this.#phase;
+    const gate = phase.kind === "running" ? phase.gate.state : undefined;
+    if (phase.kind !== "running" || gate?.kind !== "ready" || !phase.app.warmup) return;
+    this.#warm = "warming";
+    const { requests, ms } = await warmUp({
+      app: phase.app,
+      warmup: phase.app.warmup,
+      origin: `http://${this.#spec.hostname}:${this.#spec.port}`,
+      env: (context) => ({
+        state: gate.state,
+        config: this.#config.view,
+        worker: this.#info,
+        waitUntil: context.waitUntil,
+      }),
+      clock: this.#host.clock,
+      log: this.#log,
+      signal: this.#warmStop.signal,
+    });
+    this.#warm = "warm";
+    this.#log.info(`warmed up: ${requests} requests in ${ms}ms`);
+    await this.#reconcileServer();
+  }
+
   /** Ask the supervisor to hold its messages while this worker listens (see the `hold` message). */
   #askHold(): Promise<void> {
     return new Promise<void>((resolve) => {
@@ -236,12 +267,21 @@ class WorkerLifecycle {
     granted?.();
   }
 
-  /** Accept connections while init has succeeded, or while no other worker is ready. */
+  /**
+   * Accept connections while init has succeeded (and the warm-up, if the app
+   * has one, is done), or while no other worker is ready.
+   */
   async #reconcileServer(): Promise<void> {
     const phase = this.#phase;
     if (phase.kind !== "running") return;
+    const initialised = phase.gate.state.kind === "ready";
+    if (initialised && this.#warm === "cold") {
+      if (phase.app.warmup && this.#peersReady > 0) return this.#startWarmUp();
+      this.#warm = "warm";
+    }
+    if (this.#warm === "warming" && this.#peersReady === 0) this.#warmStop.abort();
     try {
-      await phase.server.want(shouldAccept(phase.gate.state.kind === "ready", this.#peersReady));
+      await phase.server.want(shouldAccept(initialised && this.#warm === "warm", this.#peersReady));
     } catch (error) {
       this.#fatal(error);
     }
@@ -352,6 +392,7 @@ class WorkerLifecycle {
     const phase = this.#phase;
     if (phase.kind === "draining") return;
     this.#phase = { kind: "draining" };
+    this.#warmStop.abort();
     this.#heartbeat.pulse();
     this.#log.info(`draining (${why})`);
     // The supervisor must know this worker leaves by itself: it is then replaced, not counted as a crash.

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { get, load, type LoadResult, Rota, type Target } from "../_harness.ts";
+import { get, load, type LoadResult, Rota, type Target, waitFor } from "../_harness.ts";
 
 function assertAll200(result: LoadResult): void {
   assert.deepEqual(result.lost, {}, "every request got an answer");
@@ -163,6 +163,23 @@ export function initContractSuite(target: Target): void {
       const waited = await get(long.url, 15000);
       assert.equal(waited.status, 200, "the request waited for init and was answered");
       assert.equal((await long.stop()).code, 0);
+    });
+
+    test("a replacement runs the app's warm-up before it takes connections; a worker nobody covers for does not", async () => {
+      const rota = await Rota.serve(target, "warm.js", ["--workers", "1"]);
+      const first = JSON.parse((await get(rota.url)).body);
+      assert.deepEqual([first.generation, first.warmups], [0, 0], "the first worker served at once, cold");
+      rota.signal("SIGHUP");
+      await rota.waitForLog(/is ready and replaces worker 0\.0/, 20000);
+      const warmed = rota.log.match(/worker 0\.1[^\]]*\] warmed up: (\d+) requests in \d+ms/);
+      assert.ok(warmed && Number(warmed[1]) >= 2, "the replacement warmed up");
+      assert.ok(rota.log.indexOf(warmed[0]) < rota.log.indexOf("is ready and replaces"), "before it took over");
+      const answer = await waitFor("the replacement to answer", async () => {
+        const seen = JSON.parse((await get(rota.url)).body);
+        return seen.generation === 1 ? seen : undefined;
+      });
+      assert.ok(answer.warmups >= 1 && answer.answered > answer.warmups, "it had run the named requests");
+      assert.equal((await rota.stop()).code, 0);
     });
   });
 }

@@ -37,3 +37,27 @@ test("loadApp() names what is wrong with a default export", () => {
     /'init' hook must be a function: current value is number/,
   );
 });
+
+test("loadApp() checks an app's warm-up and refuses one it cannot run", () => {
+  const fetch = () => new Response("ok");
+  assert.deepEqual(loadApp({ default: { fetch, warmup: { requests: ["/"], duration: 500 } } }, "w.js").warmup, {
+    requests: ["/"],
+    duration: 500,
+  });
+  for (
+    const [warmup, reason] of [
+      [{ requests: "/" }, /'requests' must be an array of paths or Requests/],
+      [{ requests: [1] }, /'requests' must be an array/],
+      [
+        { requests: ["/"], duration: 60_000 },
+        /'duration' must be milliseconds from 1 to 10000: current value is 60000/,
+      ],
+      [null, /must be an object/],
+    ] as const
+  ) {
+    assert.throws(() => loadApp({ default: { fetch, warmup } }, "w.js"), {
+      code: "ERR_ROTA_APP_SHAPE",
+      message: reason,
+    });
+  }
+});
