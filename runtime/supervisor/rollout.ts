@@ -74,7 +74,7 @@ export class Rollout {
       return;
     }
     this.#queue.push(slot);
-    this.pump();
+    this.startQueued();
   }
 
   /**
@@ -86,7 +86,7 @@ export class Rollout {
     this.#underWay.delete(slot);
     this.#failures.delete(slot);
     this.#requeueIfAskedAgain(slot);
-    this.pump();
+    this.startQueued();
   }
 
   /**
@@ -98,7 +98,7 @@ export class Rollout {
   adopted(slot: number): void {
     this.#underWay.delete(slot);
     this.#requeueIfAskedAgain(slot);
-    this.pump();
+    this.startQueued();
   }
 
   /**
@@ -123,7 +123,7 @@ export class Rollout {
         }, wait),
       );
     }
-    this.pump();
+    this.startQueued();
     return { failures, wait };
   }
 
@@ -146,7 +146,7 @@ export class Rollout {
   }
 
   /** Start queued replacements while there is room. */
-  pump(): void {
+  startQueued(): void {
     while (!this.#stopped && this.#underWay.size < this.#maxSurge && this.#queue.length > 0) {
       const slot = this.#queue.shift()!;
       if (this.#start(slot)) this.#underWay.add(slot);

@@ -444,7 +444,7 @@ export class Supervisor {
     known.worker = worker;
     slot[role] = worker;
     this.#live.add(worker);
-    worker.after(this.#options.startupTimeout, () => this.#onStartupTimeout(worker));
+    worker.setTimer(this.#options.startupTimeout, () => this.#onStartupTimeout(worker));
     this.#log.info(`started worker ${slot.index}.${generation}`, { pid: child.pid, role });
     known.early.forEach((replay) => replay());
     return true;
@@ -491,7 +491,7 @@ export class Supervisor {
     const { maxLifetime, workers } = this.#options;
     if (maxLifetime <= 0) return;
     const lifetime = stagger(maxLifetime, maxLifetime / 10, worker.slot, workers);
-    worker.after(lifetime, () => this.#recycle(worker, `lived ${lifetime}ms (max lifetime)`));
+    worker.setTimer(lifetime, () => this.#recycle(worker, `lived ${lifetime}ms (max lifetime)`));
   }
 
   #onMessage(worker: WorkerRecord, raw: unknown): void {
@@ -823,7 +823,7 @@ export class Supervisor {
   }
 
   #killAfterGrace(worker: WorkerRecord): void {
-    worker.after(this.#options.gracefulTimeout + this.#killGrace, () => {
+    worker.setTimer(this.#options.gracefulTimeout + this.#killGrace, () => {
       this.#log.warn(`${worker.name} did not exit after draining; killing it`);
       worker.child.kill("SIGKILL");
     });

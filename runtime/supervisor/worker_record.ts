@@ -253,7 +253,7 @@ export class WorkerRecord {
    * @param ms Milliseconds.
    * @param fn What to run.
    */
-  after(ms: number, fn: () => void): void {
+  setTimer(ms: number, fn: () => void): void {
     if (this.#state.kind === "exited") return;
     const timer = this.#clock.setTimeout(() => {
       this.#timers.delete(timer);

@@ -72,7 +72,7 @@ test("WorkerRecord.apply() records the first time ready, and cancels its timers 
     configVersion: 0,
   });
   let fired = 0;
-  record.after(1000, () => fired++);
+  record.setTimer(1000, () => fired++);
   await clock.advance(10);
   assert.equal(record.apply({ type: "listening" })?.firstReady, false);
   assert.equal(record.apply({ type: "init-ok" })?.firstReady, true);
