@@ -128,13 +128,15 @@ export class Rota {
   static run(
     target: Target,
     args: readonly string[],
-    options: { env?: Record<string, string>; port?: number; cwd?: string } = {},
+    options: { env?: Record<string, string>; port?: number; cwd?: string; ownGroup?: boolean } = {},
   ): Rota {
     const [command, ...prefix] = target.command;
     const child = spawn(command, [...prefix, ...args], {
       cwd: options.cwd ?? FIXTURES,
       env: { ...process.env, ROTA_LOG_FORMAT: "pretty", NO_COLOR: "1", ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
+      // Its own process group, as a shell gives a foreground job: a signal to the group reaches rota and its workers.
+      detached: options.ownGroup ?? false,
     });
     const rota = new Rota(child, options.port ?? 0);
     running.add(rota);
@@ -147,7 +149,7 @@ export class Rota {
     target: Target,
     app: string,
     args: readonly string[] = [],
-    options: { env?: Record<string, string>; ready?: RegExp; cwd?: string } = {},
+    options: { env?: Record<string, string>; ready?: RegExp; cwd?: string; ownGroup?: boolean } = {},
   ): Promise<Rota> {
     const port = await freePort();
     const rota = Rota.run(target, ["serve", app, "--port", String(port), "--hostname", "127.0.0.1", ...args], {

@@ -106,6 +106,12 @@ export interface SupervisorTuning {
   respawnMax?: number;
   /** Source of randomness for jitter. @default {Math.random} */
   random?: () => number;
+  /**
+   * How long after a worker said it drains on its own its replacement starts:
+   * long enough for a signal sent to the whole process group to reach the
+   * supervisor too. @default {250}
+   */
+  ownDrainGrace?: number;
 }
 
 /** What a supervisor is built with. */
@@ -162,6 +168,7 @@ export class Supervisor {
   #options: ResolvedOptions;
   #log: Logger;
   #killGrace: number;
+  #ownDrainGrace: number;
   #policy: RestartPolicy;
   #config: ConfigStore;
   #slots: Slot[];
@@ -188,12 +195,19 @@ export class Supervisor {
    */
   constructor(host: SupervisorHost, init: SupervisorInit) {
     const { options, log, config = { initial: {} }, tuning = {} } = init;
-    const { killGrace = 3000, stableAfter = 30000, respawnMin = 100, respawnMax = 30000, random = Math.random } =
-      tuning;
+    const {
+      killGrace = 3000,
+      stableAfter = 30000,
+      respawnMin = 100,
+      respawnMax = 30000,
+      random = Math.random,
+      ownDrainGrace = 250,
+    } = tuning;
     this.#host = host;
     this.#options = options;
     this.#log = log;
     this.#killGrace = killGrace;
+    this.#ownDrainGrace = ownDrainGrace;
     this.#policy = {
       minDelay: respawnMin,
       maxDelay: respawnMax,
@@ -639,10 +653,13 @@ export class Supervisor {
     if (!change) return;
     this.#log.warn(`${worker.name} is draining on its own (${reason})`);
     this.#killAfterGrace(worker);
-    // Replace it at once, as a recycle: not a crash, so no back-off.
-    if (this.#phase.kind === "running" && this.#slots[worker.slot].active === worker) {
-      this.#rollout.request(worker.slot);
-    }
+    // Replace it as a recycle (not a crash: no back-off), after a moment: a signal sent to the whole
+    // process group (Ctrl-C in a terminal) reaches the supervisor too, which then stops everything instead.
+    this.#host.clock.setTimeout(() => {
+      if (this.#phase.kind === "running" && this.#slots[worker.slot].active === worker) {
+        this.#rollout.request(worker.slot);
+      }
+    }, this.#ownDrainGrace);
   }
 
   #onExit(worker: WorkerRecord, exit: ProcessExit): void {

@@ -197,5 +197,19 @@ export function signalsSuite(target: Target): void {
       assert.deepEqual(other, {}, "no request timed out or was cut in another way");
       assert.ok(reset <= connections, `${reset} handshakes reset at the close (${refused} refused after it)`);
     });
+
+    test("Ctrl-C in a terminal (SIGINT to the whole process group) stops rota without starting replacements", async () => {
+      const dir = scratch();
+      const log = join(dir, "dispose.log");
+      const rota = await Rota.serve(target, "hello.js", ["--workers", "2"], {
+        env: { ROTA_TEST_DISPOSE_LOG: log },
+        ownGroup: true,
+      });
+      const workers = rota.workerPids();
+      process.kill(-rota.child.pid!, "SIGINT");
+      assert.deepEqual(await rota.ended(), { code: 0, signal: null });
+      assert.deepEqual(rota.workerPids(), workers, "no worker was started during the stop");
+      assert.deepEqual(disposed(log), [...workers].sort(), "every worker drained and ran dispose");
+    });
   });
 }

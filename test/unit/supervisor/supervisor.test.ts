@@ -370,13 +370,15 @@ test("Supervisor never kills a worker that is up for a slow init, but kills one 
   assert.deepEqual(spawned[1].signals, ["SIGKILL"], "never loaded its app");
 });
 
-test("Supervisor replaces at once, without back-off, a worker that drains on its own", async () => {
-  const { supervisor, spawned } = supervisorOn(1);
+test("Supervisor replaces, without back-off, a worker that drains on its own", async () => {
+  const { supervisor, spawned, clock } = supervisorOn(1);
   const starting = supervisor.start();
   spawned[0].ready();
   await starting;
   spawned[0].say({ type: "draining", reason: "SIGTERM" });
-  assert.equal(spawned.length, 2, "a replacement started at once");
+  assert.equal(spawned.length, 1, "not before the supervisor could hear a group signal too");
+  await clock.advance(250);
+  assert.equal(spawned.length, 2, "a replacement started, without crash back-off");
   assert.equal(spawned[1].request.spec.peersReady, 0, "the draining worker no longer counts as ready");
   spawned[0].exit({ code: 0, signal: null });
   assert.equal(supervisor.stats().crashes, 0, "leaving on its own is no crash");
@@ -537,4 +539,17 @@ test("Supervisor staggers --max-lifetime over the slots, so that they never all 
   assert.deepEqual(recycled(), []);
   await clock.advance(1_000);
   assert.deepEqual(recycled(), ["10000", "10250", "10500", "10750"], "slot i of 4 lives 10 % × i / 4 longer");
+});
+
+test("Supervisor starts no replacement for workers that drain on their own when it stops too (a group signal)", async () => {
+  const { supervisor, spawned, clock } = supervisorOn(2);
+  const starting = supervisor.start();
+  spawned.forEach((w) => w.ready());
+  await starting;
+  spawned.forEach((w) => w.say({ type: "draining", reason: "SIGINT" }));
+  const closing = supervisor.close();
+  await clock.advance(1000);
+  assert.equal(spawned.length, 2, "nothing was spawned during the shutdown");
+  spawned.forEach((w) => w.exit());
+  assert.equal(await closing, 0);
 });
