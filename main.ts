@@ -10,8 +10,11 @@
  * @module
  */
 
-import { main } from "./adapters/mod.ts";
+import { holdSignals } from "./adapters/_node/early_signals.ts";
+
+// From the first moment: a SIGTERM while the rest of rota loads is held, not fatal.
+const held = holdSignals();
 
 // Not awaited: nothing may wait on this module's evaluation (an app module
 // that imports "rota" shares its dependencies).
-void main();
+void import("./adapters/mod.ts").then(({ main }) => main(held));

@@ -43,6 +43,7 @@ export {
   type InitContext,
   type RuntimeName,
   type SetupContext,
+  type Warmup,
   type WorkerInfo,
 } from "./runtime/app.ts";
 export type { PublishResult, ReloadFailure } from "./runtime/protocol.ts";

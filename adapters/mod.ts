@@ -14,6 +14,7 @@ import type { Host } from "../runtime/host.ts";
 import type { ServeOptions } from "../runtime/options.ts";
 import { type Server, startServer } from "../runtime/server.ts";
 import { runWorker } from "../runtime/worker/worker.ts";
+import type { HeldSignals } from "./_node/early_signals.ts";
 
 /**
  * The host for the runtime this code runs on. Deno first, then Bun: both
@@ -55,21 +56,28 @@ export async function serve(options: ServeOptions): Promise<Server> {
  * Run rota as a program: a worker when a supervisor started this process,
  * the command line otherwise, exiting with its code. Never throws.
  *
+ * @param held Signals held since the program started, handed over once rota listens for them.
  * @returns When the program is done (a CLI process has exited by then).
  */
-export async function main(): Promise<void> {
+export async function main(held?: HeldSignals): Promise<void> {
   let host: Host | undefined;
   try {
     host = await currentHost();
     const channel = host.workerChannel();
     if (channel) {
-      await runWorker(host, channel);
+      // The worker listens for signals as it starts (synchronously): what was held goes to it.
+      const working = runWorker(host, channel);
+      held?.release();
+      await working;
       return;
     }
-    const code = await runCli(host, process.argv.slice(2));
+    const running = runCli(host, process.argv.slice(2));
+    held?.release();
+    const code = await running;
     // The app module was imported here too: its timers or sockets must not keep a finished CLI alive.
     process.exit(code);
   } catch (error) {
+    held?.release();
     const line = `rota: ${describeError(error)}`;
     if (host) host.writeLog(line);
     else process.stderr.write(`${line}\n`);

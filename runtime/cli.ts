@@ -147,6 +147,7 @@ async function serveUntilStopped(host: SupervisorHost, options: RawOptions): Pro
   const stop = new AbortController();
   const force = new AbortController();
   let server: Server | undefined;
+  let reloadWhenStarted = false;
   let stops = 0;
   const onStop = (signal: string) => () => {
     stops++;
@@ -162,10 +163,12 @@ async function serveUntilStopped(host: SupervisorHost, options: RawOptions): Pro
   const teardown = [
     host.onSignal("SIGTERM", onStop("SIGTERM")),
     host.onSignal("SIGINT", onStop("SIGINT")),
-    host.onSignal("SIGHUP", () => server?.reload()),
+    // A SIGHUP while rota starts is kept, and the reload runs once it has started.
+    host.onSignal("SIGHUP", () => (server ? server.reload() : (reloadWhenStarted = true))),
   ];
   try {
     server = await startServer(host, options, { stop: stop.signal, force: force.signal });
+    if (reloadWhenStarted) server.reload();
     return await server.closed;
   } catch (error) {
     if (stop.signal.aborted) return force.signal.aborted ? EXIT.failure : EXIT.ok;

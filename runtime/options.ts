@@ -283,6 +283,12 @@ function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
+/** The longest duration rota takes: 100 years, so that every duration is honoured (timers chain past 24.8 days). */
+export const MAX_DURATION_MS = 36500 * 86400000;
+
+/** The most workers one rota runs. */
+export const MAX_WORKERS = 1024;
+
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000 };
 
 /**
@@ -345,6 +351,7 @@ function coerce(spec: OptionSpec, value: unknown, from: string | undefined): unk
       if (!Number.isInteger(count) || (count as number) < 1) {
         fail("a positive integer");
       }
+      if (key === "workers" && (count as number) > MAX_WORKERS) fail(`a positive integer of at most ${MAX_WORKERS}`);
       return count;
     }
     case "limit": {
@@ -364,9 +371,10 @@ function coerce(spec: OptionSpec, value: unknown, from: string | undefined): unk
     case "duration":
     case "positive-duration": {
       const ms = isText ? parseDuration(value) : value;
-      if (typeof ms !== "number" || !Number.isSafeInteger(Math.round(ms)) || ms < 0) {
+      if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
         fail("a duration like 500ms, 5s, 2m or 7d");
       }
+      if ((ms as number) > MAX_DURATION_MS) fail(`a duration of at most ${MAX_DURATION_MS / 86400000}d`);
       if (kind === "positive-duration" && ms === 0) fail("a duration above 0");
       return Math.round(ms as number);
     }

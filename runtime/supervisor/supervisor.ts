@@ -304,7 +304,7 @@ export class Supervisor {
   }
 
   /**
-   * Re-read the `--config` file (publishing it when it changed), then replace
+   * Re-read the `--app-config` file (publishing it when it changed), then replace
    * every worker with a fresh process, one slot at a time, each replacement
    * ready before its predecessor drains.
    *
@@ -465,8 +465,25 @@ export class Supervisor {
   }
 
   #startReplacement(slot: Slot): boolean {
-    if (this.#phase.kind !== "running" || !slot.active || slot.incoming || slot.respawn !== undefined) return false;
+    if (this.#phase.kind !== "running" || slot.incoming || slot.respawn !== undefined) return false;
+    if (!slot.active) {
+      // Nothing left to replace: the slot is filled instead, and this request is done.
+      this.#fill(slot);
+      return false;
+    }
     return this.#spawn(slot, "incoming");
+  }
+
+  /**
+   * Give a slot that has no worker, no replacement and no respawn waiting a
+   * worker now: no path may leave a slot empty (with one worker, an empty slot
+   * would end the rota with nothing to wait for).
+   */
+  #fill(slot: Slot): void {
+    if (this.#phase.kind !== "running" && this.#phase.kind !== "starting") return;
+    if (slot.active || slot.incoming || slot.respawn !== undefined) return;
+    this.#rollout.cancel(slot.index);
+    this.#spawn(slot, "active");
   }
 
   /** Starting a process failed (the runtime refused): like a crash, retried with back-off. */
@@ -643,6 +660,11 @@ export class Supervisor {
     const late = incoming ? worker.state.kind !== "ready" : worker.state.kind === "loading";
     if (!late || !isServing(worker.state)) return;
     const what = incoming ? "ready" : "up (its app imported)";
+    if (incoming && isListening(worker.state)) {
+      // It took connections (no worker was ready): drained, not killed, so that what it accepted is answered.
+      this.#log.error(`${worker.name} was not ${what} within ${this.#options.startupTimeout}ms; draining it`);
+      return this.#drain(worker);
+    }
     this.#log.error(`${worker.name} was not ${what} within ${this.#options.startupTimeout}ms; killing it`);
     worker.child.kill("SIGKILL");
   }
@@ -682,12 +704,12 @@ export class Supervisor {
     // A killed worker's slot was seen to when it was killed.
     if (ended.kind === "killed") return;
     if (ended.kind === "retired") {
-      // The slot's own worker left (it drained on its own) before a replacement took over: fill the slot now.
-      if (wasActive && !slot.incoming && this.#phase.kind === "running") {
-        this.#rollout.cancel(slot.index);
-        this.#spawn(slot, "active");
-      }
-      return;
+      // A replacement that left before it was ready (it drained on its own, or was drained at its deadline): try again.
+      if (wasIncoming) return this.#replacementFailed(slot);
+      // The slot's own worker left (it drained on its own) before a replacement took over: the replacement becomes
+      // the slot's worker now, ready or not, or a new one starts at once.
+      if (wasActive && slot.incoming) return this.#adoptIncoming(slot);
+      return this.#fill(slot);
     }
     if (this.#phase.kind === "starting" && ended.fatal) {
       const error = new RotaError(ended.fatal.code as RotaErrorCode, ended.fatal.message);
@@ -702,7 +724,10 @@ export class Supervisor {
 
   #report(worker: WorkerRecord, ended: WorkerExit): void {
     const how = ended.exit.signal ? `signal ${ended.exit.signal}` : `code ${ended.exit.code}`;
-    if (ended.kind === "retired" || ended.kind === "killed") {
+    if ((ended.kind === "retired" && (ended.exit.code ?? 1) !== 0) || ended.kind === "killed") {
+      // Killed by rota (the watchdog, the kill timer: said before), or by someone else while it drained (an OOM kill).
+      this.#log.warn(`${worker.name} exited (${how})`);
+    } else if (ended.kind === "retired") {
       this.#log.info(`${worker.name} exited (${how})`);
     } else if (ended.fatal) {
       this.#log.error(`${worker.name} cannot serve: ${ended.fatal.message}`, { code: ended.fatal.code });

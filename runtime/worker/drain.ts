@@ -43,14 +43,12 @@ export interface DrainOptions {
  */
 export async function drainServer(listener: Listener, options: DrainOptions): Promise<boolean> {
   const { clock, gracefulTimeout, pending, log } = options;
-  const graceful = new AbortController();
-  const timer = clock.setTimeout(() => graceful.abort(), gracefulTimeout);
+  // Made before anything waits, so that it cannot be missed when it is due as soon as the settle ends.
+  let timer: unknown;
+  const timedOut = new Promise<false>((resolve) => (timer = clock.setTimeout(() => resolve(false), gracefulTimeout)));
   listener.stopAccepting();
-  await sleep(clock, Math.min(DRAIN_SETTLE_MS, gracefulTimeout));
-  const finished = await Promise.race([
-    Promise.all([listener.close(), pending()]).then(() => true),
-    new Promise<false>((resolve) => graceful.signal.addEventListener("abort", () => resolve(false), { once: true })),
-  ]);
+  await Promise.race([sleep(clock, Math.min(DRAIN_SETTLE_MS, gracefulTimeout)), timedOut]);
+  const finished = await Promise.race([Promise.all([listener.close(), pending()]).then(() => true), timedOut]);
   clock.clearTimeout(timer);
   if (!finished) {
     log.warn(`graceful timeout of ${gracefulTimeout}ms passed; closing remaining connections`);

@@ -85,17 +85,13 @@ export function closeConnection(response: Response): Response {
 }
 
 /**
- * Only a real `Response` goes to the runtime: a look-alike `{ status, headers }`
- * became an empty 200 on Node and Deno and Bun's welcome page.
- * (`@hono/node-server` replaces the global `Response` with a class whose
- * `instanceof` also accepts the original, so responses from `fetch()` pass.)
- */
-/**
- * Whether the app returned a real `Response`. `instanceof` alone is not
- * enough: the global `Response` may have been replaced (by `@hono/node-server`,
- * whose 1.x class does not claim the runtime's own responses, and by rota's
- * stream guard) while `Response.json()` still builds the runtime's own. A
- * real response carries the `Response` tag; a look-alike object does not.
+ * Whether the app returned a real `Response`: only one goes to the runtime (a
+ * look-alike `{ status, headers }` became an empty 200 on Node and Deno and
+ * Bun's welcome page). `instanceof` alone is not enough: the global `Response`
+ * may have been replaced (by `@hono/node-server`, whose 1.x class does not
+ * claim the runtime's own responses, and by rota's stream guard) while
+ * `Response.json()` still builds the runtime's own. A real response carries
+ * the `Response` tag; a look-alike object does not.
  */
 function isResponse(value: unknown): value is Response {
   return value instanceof Response || Object.prototype.toString.call(value) === "[object Response]";

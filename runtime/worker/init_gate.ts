@@ -156,6 +156,8 @@ export class InitGate<S> {
   #retryTimer: TimerHandle | undefined;
   /** An attempt whose deadline passed but whose promise has not settled yet. */
   #unsettled: Promise<unknown> | undefined;
+  /** Settles when the last attempt started has settled, even one that ignored its signal. */
+  #lastSettled: Promise<unknown> = Promise.resolve();
   #stop = new AbortController();
 
   /** @param options The initialisation and its timing. */
@@ -231,6 +233,16 @@ export class InitGate<S> {
     }
   }
 
+  /**
+   * Resolves once no attempt runs any more, including one that passed its
+   * deadline without settling: `dispose` must not run beside a live `init`.
+   *
+   * @returns When the last attempt started has settled.
+   */
+  settled(): Promise<void> {
+    return this.#lastSettled.then(() => {});
+  }
+
   /** Stop retrying and abort a running attempt; used as the worker stops. */
   close(): void {
     this.#clock.clearTimeout(this.#retryTimer);
@@ -266,6 +278,7 @@ export class InitGate<S> {
 
     const running = Promise.resolve().then(() => this.#init({ signal, attempt }));
     const settled = running.then(() => true, () => true);
+    this.#lastSettled = settled;
     const promise = new Promise<S>((resolve, reject) => {
       const abort = () => reject(signal.reason);
       signal.addEventListener("abort", abort, { once: true });

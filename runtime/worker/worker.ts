@@ -392,6 +392,7 @@ class WorkerLifecycle {
     const phase = this.#phase;
     if (phase.kind === "draining") return;
     this.#phase = { kind: "draining" };
+    const drainStarted = this.#host.clock.now();
     this.#warmStop.abort();
     this.#heartbeat.pulse();
     this.#log.info(`draining (${why})`);
@@ -410,6 +411,9 @@ class WorkerLifecycle {
         log: this.#log,
       });
     }
+    // An init that ignored its abort signal may still run: dispose waits for it, as long as the grace allows.
+    const left = Math.max(0, this.#spec.gracefulTimeout - (this.#host.clock.now() - drainStarted));
+    await Promise.race([phase.gate.settled(), sleep(this.#host.clock, left)]);
     const state = phase.gate.state;
     try {
       await phase.app.dispose?.({

@@ -150,7 +150,8 @@ export function signalsSuite(target: Target): void {
       const [victim] = rota.workerPids();
       process.kill(victim, "SIGKILL");
       await rota.waitForLog(/worker 0\.1[^\]]*\] init succeeded/);
-      assert.equal((await get(rota.url)).status, 200);
+      // Its init is done; its listen may still be under way (nobody listens on the shared socket meanwhile).
+      await waitFor("the respawned worker to answer", () => get(rota.url).then((a) => a.status === 200, () => false));
       assert.equal((await rota.stop()).code, 0);
       const [, ms] = rota.log.match(/shutting down gracefully \([^)]*noWorkerReadyMs=(\d+)/) ?? [];
       assert.ok(Number(ms) > 0, `noWorkerReadyMs=${ms}: the respawn left a gap with no worker ready`);

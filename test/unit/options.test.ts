@@ -73,6 +73,14 @@ test("resolveOptions() refuses a zero where it means nothing, and honours durati
   }
   assert.equal(resolveOptions({ app: "a", maxLifetime: "600h" }, context).maxLifetime, 2_160_000_000);
   assert.equal(resolveOptions({ app: "a", gracefulTimeout: "0" }, context).gracefulTimeout, 0);
+  assert.throws(
+    () => resolveOptions({ app: "a", maxLifetime: "99999999999d" }, context),
+    /'max-lifetime' must be a duration of at most 36500d: current value is 99999999999d/,
+  );
+  assert.throws(
+    () => resolveOptions({ app: "a", workers: 100000 }, context),
+    /'workers' must be a positive integer of at most 1024: current value is 100000/,
+  );
 });
 
 test("resolveOptions() takes the settings file below flags and the environment, above the defaults", () => {

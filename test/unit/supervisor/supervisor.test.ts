@@ -177,10 +177,11 @@ test("Supervisor kills a replacement that is not ready within startupTimeout and
   spawned[0].ready();
   await starting;
   await supervisor.reload();
-  spawned[1].say({ type: "listening" });
+  // A ready worker serves: the replacement, whose init fails, never listens (the readiness rule).
+  spawned[1].say({ type: "loaded" });
   spawned[1].say({ type: "init-failed", attempt: 1, code: "E", message: "new version broken" });
   await clock.advance(5000);
-  assert.deepEqual(spawned[1].signals, ["SIGKILL"]);
+  assert.deepEqual(spawned[1].signals, ["SIGKILL"], "it holds no connections: killed");
   assert.deepEqual(spawned[0].orders, [], "the old worker was never drained");
   assert.deepEqual(supervisor.status().map((w) => [w.pid, w.state]), [[1000, "ready"]]);
   await clock.advance(100);
@@ -552,4 +553,64 @@ test("Supervisor starts no replacement for workers that drain on their own when 
   assert.equal(spawned.length, 2, "nothing was spawned during the shutdown");
   spawned.forEach((w) => w.exit());
   assert.equal(await closing, 0);
+});
+
+test("Supervisor gives a slot a worker again when its worker drained on its own and the replacement then crashed", async () => {
+  const { supervisor, spawned, clock } = supervisorOn(1);
+  const starting = supervisor.start();
+  spawned[0].ready();
+  await starting;
+  spawned[0].say({ type: "draining", reason: "SIGTERM" });
+  await clock.advance(250);
+  assert.equal(spawned.length, 2, "a replacement started");
+  spawned[0].exit({ code: 0, signal: null });
+  spawned[1].exit({ code: 1, signal: null });
+  await clock.advance(60_000);
+  assert.equal(supervisor.status().length, 1, "slot 0 has a worker again");
+});
+
+test("Supervisor keeps recycling after a replacement drained on its own: the rollout does not stay blocked", async () => {
+  const { supervisor, spawned, clock } = supervisorOn(2);
+  const starting = supervisor.start();
+  spawned.forEach((w) => w.ready());
+  await starting;
+  await supervisor.reload();
+  assert.equal(spawned.length, 3, "slot 0's replacement started");
+  spawned[2].say({ type: "draining", reason: "SIGTERM" });
+  spawned[2].exit({ code: 0, signal: null });
+  await clock.advance(60_000);
+  assert.ok(spawned.length >= 4, `the replacement was retried (spawned ${spawned.length})`);
+  spawned.at(-1)!.ready();
+  await clock.advance(1_000);
+  assert.ok(spawned.length >= 5, "slot 1's replacement followed");
+});
+
+test("Supervisor replaces a worker that drains on its own while the rota starts, and start() resolves", async () => {
+  const { supervisor, spawned, clock } = supervisorOn(2);
+  let started = false;
+  void supervisor.start().then(() => (started = true), () => {});
+  spawned[1].ready();
+  spawned[0].say({ type: "loaded" });
+  spawned[0].say({ type: "draining", reason: "SIGTERM" });
+  spawned[0].exit({ code: 0, signal: null });
+  await clock.advance(1_000);
+  assert.equal(spawned.length, 3, "slot 0 got a new worker");
+  spawned[2].ready();
+  await clock.advance(10);
+  assert.ok(started, "start() resolved");
+});
+
+test("Supervisor drains, not kills, a replacement that took connections and was not ready in time", async () => {
+  const { supervisor, spawned, clock } = supervisorOn(1, { startupTimeout: 5000, initTimeout: 2000 });
+  const starting = supervisor.start();
+  spawned[0].say({ type: "loaded" });
+  spawned[0].say({ type: "listening" });
+  spawned[0].say({ type: "init-failed", attempt: 1, code: "E", message: "down" });
+  await starting;
+  await supervisor.reload();
+  spawned[1].say({ type: "loaded" });
+  spawned[1].say({ type: "listening" });
+  await clock.advance(5000);
+  assert.deepEqual(spawned[1].signals, [], "not SIGKILLed: it holds connections");
+  assert.deepEqual(spawned[1].orders, [{ rota: 1, type: "drain" }], "drained, so its requests are answered");
 });

@@ -58,3 +58,20 @@ test("drainServer() cuts every connection once the graceful timeout passes", asy
   assert.deepEqual(calls, ["stopAccepting", "close", "closeAll"]);
   assert.match(lines.join("\n"), /graceful timeout of 2000ms passed/);
 });
+
+test("drainServer() cuts connections at a graceful timeout shorter than the settle, too", async () => {
+  for (const gracefulTimeout of [0, 300, 500]) {
+    const clock = new FakeClock();
+    const { fake, calls } = listener(new Promise(() => {}));
+    let result: boolean | undefined;
+    void drainServer(fake, {
+      clock,
+      gracefulTimeout,
+      pending: () => Promise.resolve(),
+      log: createLogger({ name: "t", write: () => {} }),
+    }).then((r) => (result = r));
+    await clock.advance(10_000);
+    assert.equal(result, false, `ended at a graceful timeout of ${gracefulTimeout} ms`);
+    assert.deepEqual(calls, ["stopAccepting", "close", "closeAll"]);
+  }
+});

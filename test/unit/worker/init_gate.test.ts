@@ -217,3 +217,18 @@ test("InitGate delays the retries it starts itself by a random share of at most 
     assert.equal(gate.attempts, 2, `at ${expected} ms`);
   }
 });
+
+test("InitGate.settled() waits for an attempt that ignored its signal, even after close()", async () => {
+  const hanging = deferred<string>();
+  const { gate, clock } = gateWith(() => hanging.promise);
+  void gate.start();
+  await clock.advance(10_000);
+  gate.close();
+  let settled = false;
+  void gate.settled().then(() => (settled = true));
+  await flush();
+  assert.equal(settled, false, "the first init still runs");
+  hanging.resolve("late");
+  await flush();
+  assert.equal(settled, true);
+});
