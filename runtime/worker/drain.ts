@@ -1,8 +1,9 @@
 /**
  * The staged drain of a worker's server: stop accepting, keep answering on
  * open keep-alive connections with `Connection: close` for a moment, then
- * close idle connections and wait for in-flight requests and `waitUntil`
- * work, at most the graceful timeout, after which every connection is cut.
+ * close idle connections and wait for in-flight requests, open WebSockets and
+ * `waitUntil` work, at most the graceful timeout, after which WebSockets are
+ * closed with 1001 (going away) and every connection is cut.
  *
  * @module
  */
@@ -10,6 +11,7 @@
 import { type Clock, sleep } from "../clock.ts";
 import type { Listener } from "../host.ts";
 import type { Logger } from "../log.ts";
+import type { OpenSockets } from "./web_sockets.ts";
 
 /**
  * How long a draining worker, having stopped accepting (where the runtime
@@ -31,6 +33,8 @@ export interface DrainOptions {
   pending(): Promise<void>;
   /** Where a cut-off is logged. */
   log: Logger;
+  /** The worker's open WebSockets, waited for like requests. @default {none} */
+  sockets?: Pick<OpenSockets, "size" | "idle" | "goAway">;
 }
 
 /**
@@ -42,18 +46,22 @@ export interface DrainOptions {
  * timeout cut remaining connections.
  */
 export async function drainServer(listener: Listener, options: DrainOptions): Promise<boolean> {
-  const { clock, gracefulTimeout, pending, log } = options;
+  const { clock, gracefulTimeout, pending, log, sockets } = options;
   const graceful = new AbortController();
   const timer = clock.setTimeout(() => graceful.abort(), gracefulTimeout);
   listener.stopAccepting();
   await sleep(clock, Math.min(DRAIN_SETTLE_MS, gracefulTimeout));
   const finished = await Promise.race([
-    Promise.all([listener.close(), pending()]).then(() => true),
+    Promise.all([listener.close(), pending(), sockets?.idle()]).then(() => true),
     new Promise<false>((resolve) => graceful.signal.addEventListener("abort", () => resolve(false), { once: true })),
   ]);
   clock.clearTimeout(timer);
   if (!finished) {
-    log.warn(`graceful timeout of ${gracefulTimeout}ms passed; closing remaining connections`);
+    const open = sockets?.size ?? 0;
+    const webSockets = open > 0 ? `${open} WebSocket${open === 1 ? "" : "s"} with 1001 (going away) and ` : "";
+    log.warn(`graceful timeout of ${gracefulTimeout}ms passed; closing ${webSockets}remaining connections`);
+    // Before the connections are cut, so that clients get the close frame.
+    await sockets?.goAway();
     listener.closeAll();
   }
   return finished;
