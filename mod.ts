@@ -47,6 +47,7 @@
 
 export {
   type App,
+  type BunWebSocketHandlers,
   type ConfigView,
   defineApp,
   type Env,

@@ -21,7 +21,13 @@ import { delay } from "../runtime/_async.ts";
 import { processChannel } from "./_node/channel.ts";
 import { entryPath } from "./_node/entry.ts";
 import { listenError, probePort, processHost, SPEC_VARIABLE, takeSpec } from "./_node/process.ts";
-import { BunConnection, type BunServer, upgradeAccepted, webSocketHandlers } from "./_bun/websocket.ts";
+import {
+  BunConnection,
+  type BunHandlers,
+  type BunServer,
+  upgradeAccepted,
+  webSocketHandlers,
+} from "./_bun/websocket.ts";
 
 /** The parts of the `Bun` global this adapter uses. */
 interface BunApi {
@@ -49,7 +55,7 @@ interface BunApi {
     idleTimeout: number;
     maxRequestBodySize: number;
     fetch(request: Request, server: BunServer): Promise<Response | undefined>;
-    websocket: ReturnType<typeof webSocketHandlers>;
+    websocket: BunHandlers;
   }): BunServer & { stop(closeActiveConnections?: boolean): Promise<void>; readonly pendingRequests: number };
 }
 
@@ -119,7 +125,7 @@ export const host: Host = {
       done();
     });
   },
-  listen({ hostname, port, fetch }) {
+  listen({ hostname, port, fetch, webSockets }) {
     const serve = () => {
       try {
         return bun().serve({
@@ -135,11 +141,11 @@ export const host: Host = {
           // limit (128 MB by default) would answer first, with a different reply.
           maxRequestBodySize: Number.MAX_SAFE_INTEGER,
           fetch: async (request, server) => {
-            const connection = new BunConnection(server, request);
+            const connection = new BunConnection(server, request, webSockets);
             const answer = await fetch(request, connection);
             return connection.accepted ? upgradeAccepted(server, request, connection.accepted, answer) : answer;
           },
-          websocket: webSocketHandlers(),
+          websocket: webSocketHandlers(webSockets),
         });
       } catch (error) {
         throw listenError(hostname, port, error);

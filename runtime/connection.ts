@@ -13,6 +13,7 @@
  * @module
  */
 
+import type { BunWebSocketHandlers } from "./app.ts";
 import type { Connection } from "./worker/response_stream.ts";
 
 /**
@@ -91,6 +92,20 @@ export interface RequestConnection extends Connection {
    * 101, otherwise it is sent instead and the socket never opens.
    */
   readonly acceptWebSocket?: (acceptance: SocketAcceptance) => void;
+}
+
+/**
+ * WebSockets an app opens through its runtime's own API instead of rota's
+ * `upgradeWebSocket` (on Bun: `server.upgrade`, with the app's `websocket`
+ * handlers), which the worker still counts for its drain.
+ */
+export interface NativeWebSockets {
+  /** The app's own handlers, when it exported some. */
+  readonly handlers: BunWebSocketHandlers | undefined;
+  /** Whether the worker takes new WebSockets (not while it drains). */
+  accepting(): boolean;
+  /** Count a socket, from `open` to `close` (see `OpenSockets.track`). */
+  track(events: SocketEvents): SocketEvents;
 }
 
 /**

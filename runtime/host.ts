@@ -17,7 +17,7 @@ import type { RuntimeName } from "./app.ts";
 import type { Clock } from "./clock.ts";
 import type { ResolvedOptions } from "./options.ts";
 import type { SupervisorMessage, WorkerMessage, WorkerSpec } from "./protocol.ts";
-import type { RequestConnection } from "./connection.ts";
+import type { NativeWebSockets, RequestConnection } from "./connection.ts";
 import type { Connection } from "./worker/response_stream.ts";
 
 export type { Connection, RequestConnection };
@@ -75,6 +75,8 @@ export interface ListenOptions {
    * one (see `connection.ts`).
    */
   fetch(request: Request, connection: RequestConnection): Promise<Response>;
+  /** WebSockets the app opens through its runtime's own API (Bun's `server.upgrade`). @default {none} */
+  readonly webSockets?: NativeWebSockets;
 }
 
 /** A listening server. */

@@ -1,14 +1,22 @@
 /**
  * The connection of a request on Bun, and WebSockets through Bun's own
- * `server.upgrade` and `websocket` handlers. The handshake happens once the
- * app's answer is known, so that the 101 carries the app's headers (a cookie
- * set by a middleware) as it does on Node and Deno.
+ * `server.upgrade` and `websocket` handlers. For rota's `upgradeWebSocket`
+ * the handshake happens once the app's answer is known, so that the 101
+ * carries the app's headers (a cookie set by a middleware) as it does on Node
+ * and Deno.
+ *
+ * An app written for Bun may also upgrade through `env.server.upgrade` (as
+ * `upgradeWebSocket` from `hono/bun` does) when it exports Bun's `websocket`
+ * handlers (`export default { fetch: app.fetch, websocket }`): its sockets
+ * then go to its own handlers, and are counted for the drain all the same.
  *
  * @module
  */
 
+import type { BunWebSocketHandlers } from "../../runtime/app.ts";
 import {
   familyOf,
+  type NativeWebSockets,
   type RemoteAddress,
   type RequestConnection,
   type ServerSocket,
@@ -21,7 +29,7 @@ const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /** The parts of Bun's `ServerWebSocket` this file uses. */
 interface BunSocket {
-  readonly data: SocketData;
+  readonly data: unknown;
   readonly readyState: 0 | 1 | 2 | 3;
   send(data: string | ArrayBuffer | Uint8Array, compress?: boolean): unknown;
   close(code?: number, reason?: string): void;
@@ -71,10 +79,12 @@ export class BunConnection implements RequestConnection {
   accepted: SocketAcceptance | undefined;
   #server: BunServer;
   #request: Request;
+  #native: NativeWebSockets | undefined;
 
-  constructor(server: BunServer, request: Request) {
+  constructor(server: BunServer, request: Request, native: NativeWebSockets | undefined) {
     this.#server = server;
     this.#request = request;
+    this.#native = native;
     this.bindings = { server: this };
   }
 
@@ -98,6 +108,23 @@ export class BunConnection implements RequestConnection {
   readonly acceptWebSocket = (acceptance: SocketAcceptance): void => {
     this.accepted = acceptance;
   };
+
+  /**
+   * As Bun's `server.upgrade`, for an app that upgrades by itself: its
+   * sockets go to the `websocket` handlers it exports.
+   *
+   * @returns False while the worker drains (as Bun says when it did not upgrade).
+   * @throws {TypeError} When the app exports no `websocket` handlers.
+   */
+  upgrade(_request: Request, options: { data?: unknown; headers?: HeadersInit } = {}): boolean {
+    if (!this.#native?.handlers) {
+      throw new TypeError(
+        "Cannot upgrade through Bun's server.upgrade as the app exports no websocket handlers: export default { fetch, websocket } (websocket from hono/bun), or use upgradeWebSocket from rota",
+      );
+    }
+    if (!this.#native.accepting()) return false;
+    return this.#server.upgrade(this.#request, { data: options.data, headers: options.headers });
+  }
 }
 
 /**
@@ -126,7 +153,7 @@ export function upgradeAccepted(
   return new Response("not a valid WebSocket handshake", { status: 400 });
 }
 
-function socketOf(ws: BunSocket): ServerSocket {
+function socketOf(ws: BunSocket, protocol: string): ServerSocket {
   return {
     send: (data, compress) => void ws.send(data, compress),
     close: (code, reason) => ws.close(code, reason),
@@ -134,31 +161,61 @@ function socketOf(ws: BunSocket): ServerSocket {
     get readyState() {
       return ws.readyState;
     },
-    protocol: ws.data.protocol,
+    protocol,
     raw: ws,
   };
 }
 
-/**
- * The `websocket` handlers for `Bun.serve`: each socket's events are on its `data`.
- *
- * @returns The handlers.
- */
-export function webSocketHandlers(): {
+/** The app's own sockets are only counted: their events go to its own handlers. */
+const COUNTED_ONLY: SocketEvents = { open() {}, message() {}, close() {}, error() {} };
+
+/** The handlers `Bun.serve` takes. */
+export interface BunHandlers {
   maxPayloadLength: number;
   open(ws: BunSocket): void;
   message(ws: BunSocket, message: string | Uint8Array): void;
   close(ws: BunSocket, code: number, reason: string): void;
-} {
+  drain(ws: BunSocket): void;
+}
+
+/**
+ * The `websocket` handlers for `Bun.serve`: rota's sockets carry their events
+ * on their `data`; the others are the app's, for its own handlers.
+ *
+ * @param native The app's own handlers, and how the worker counts sockets.
+ * @returns The handlers.
+ */
+export function webSocketHandlers(native: NativeWebSockets | undefined): BunHandlers {
+  const app = (native?.handlers ?? {}) as {
+    [K in keyof BunWebSocketHandlers]-?: ((ws: BunSocket, ...rest: unknown[]) => unknown) | undefined;
+  };
+  const counted = new WeakMap<BunSocket, SocketEvents>();
   return {
     maxPayloadLength: MAX_MESSAGE_BYTES,
-    open: (ws) => ws.data.events.open(socketOf(ws)),
-    message: (ws, message) =>
+    open(ws) {
+      if (ws.data instanceof SocketData) return ws.data.events.open(socketOf(ws, ws.data.protocol));
+      if (native) {
+        const events = native.track(COUNTED_ONLY);
+        counted.set(ws, events);
+        events.open(socketOf(ws, ""));
+      }
+      app.open?.(ws);
+    },
+    message(ws, message) {
+      if (!(ws.data instanceof SocketData)) return void app.message?.(ws, message);
       ws.data.events.message(
         typeof message === "string"
           ? message
           : message.buffer.slice(message.byteOffset, message.byteOffset + message.byteLength) as ArrayBuffer,
-      ),
-    close: (ws, code, reason) => ws.data.events.close(code, reason),
+      );
+    },
+    close(ws, code, reason) {
+      if (ws.data instanceof SocketData) return ws.data.events.close(code, reason);
+      counted.get(ws)?.close(code, reason);
+      app.close?.(ws, code, reason);
+    },
+    drain(ws) {
+      if (!(ws.data instanceof SocketData)) app.drain?.(ws);
+    },
   };
 }

@@ -207,6 +207,11 @@ class WorkerLifecycle {
         this.#limits.countRequest();
         return handleRequest(request, handlerEnv, connection);
       },
+      webSockets: {
+        handlers: app.websocket,
+        accepting: workerEnv.acceptsWebSockets,
+        track: (events) => this.#sockets.track(events),
+      },
     }, {
       onChange: (event) => {
         // After the first listen: the adapter may have replaced the global Response, which this one extends.

@@ -142,6 +142,7 @@ function upgradeRequest(url: string): Promise<Answer> {
  */
 export function webSuite(key: keyof typeof TARGETS): void {
   const target: Target = TARGETS[key]();
+  const onBun = key === "bun";
 
   describe(`client address and WebSockets on ${target.name}`, { timeout: 120_000 }, () => {
     after(killLeftovers);
@@ -243,6 +244,23 @@ export function webSuite(key: keyof typeof TARGETS): void {
       await second.ended();
       assert.equal((await rota.stop()).code, 0);
     });
+
+    // hono/bun is for Bun only: the other runtimes have no such test.
+    if (onBun) {
+      test("Hono's own upgradeWebSocket from hono/bun works unchanged when the app exports Bun's websocket handlers, and its sockets get 1001 at the drain too", async () => {
+        const rota = await Rota.serve(target, "web.js", ["--workers", "1", "--graceful-timeout", "2s"]);
+        const [old] = rota.workerPids();
+        const client = await Client.open(`ws://127.0.0.1:${rota.port}/bun-ws`);
+        assert.deepEqual(JSON.parse(String(await client.next())), { hello: old, via: "hono/bun" });
+        assert.equal(await client.ask("hi"), "bun:hi");
+        rota.signal("SIGHUP");
+        await rota.waitForLog(/worker 0\.0\] draining/, 60000);
+        assert.equal(await client.ask("draining"), "bun:draining");
+        assert.equal((await client.ended(15000)).code, 1001);
+        assert.match(rota.log, /closing 1 WebSocket with 1001/);
+        assert.equal((await rota.stop()).code, 0);
+      });
+    }
 
     test("a WebSocket upgrade reaching a draining worker is refused with 503, so that the client retries elsewhere", async () => {
       const rota = await Rota.serve(target, "web.js", ["--workers", "1", "--graceful-timeout", "2s"]);

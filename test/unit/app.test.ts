@@ -37,3 +37,16 @@ test("loadApp() names what is wrong with a default export", () => {
     /'init' hook must be a function: current value is number/,
   );
 });
+
+test("loadApp() keeps Bun's websocket handlers an app exports, and refuses a websocket that is not an object", () => {
+  const websocket = { open() {}, message() {} };
+  assert.equal(loadApp({ default: { fetch() {}, websocket } }, "a.js").websocket, websocket);
+  assert.equal(loadApp({ default: { fetch() {} } }, "a.js").websocket, undefined);
+  assert.throws(
+    () => loadApp({ default: { fetch() {}, websocket: "yes" } }, "a.js"),
+    {
+      code: "ERR_ROTA_APP_SHAPE",
+      message: /'websocket' handlers must be an object \(Bun's\): current value is string/,
+    },
+  );
+});
