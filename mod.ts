@@ -60,8 +60,8 @@ export {
 } from "./runtime/app.ts";
 export type { PublishResult, ReloadFailure } from "./runtime/protocol.ts";
 export { RotaError, type RotaErrorCode } from "./runtime/errors.ts";
-export { type ConnInfo, getConnInfo } from "./runtime/conn_info.ts";
-export { upgradeWebSocket, type UpgradeWebSocketOptions, type WSContext, type WSEvents } from "./runtime/websocket.ts";
+export { getConnInfo } from "./runtime/conn_info.ts";
+export { upgradeWebSocket, type UpgradeWebSocketOptions } from "./runtime/websocket.ts";
 export type { ConfigValue, ServeOptions } from "./runtime/options.ts";
 export type { Server } from "./runtime/server.ts";
 export type { SupervisorStats, WorkerStateName, WorkerStatus } from "./runtime/supervisor/supervisor.ts";

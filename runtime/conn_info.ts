@@ -5,10 +5,15 @@
  * @module
  */
 
-import type { ConnInfo } from "hono/conninfo";
+import type { ConnInfo as HonoConnInfo } from "hono/conninfo";
 import { type AppConnection, CONNECTION } from "./connection.ts";
 
-export type { ConnInfo };
+/**
+ * Hono's `ConnInfo` (`hono/conninfo`): `{ remote: { address, port, addressType, transport } }`.
+ *
+ * @internal
+ */
+export type ConnInfo = HonoConnInfo;
 
 /**
  * The connection rota put on `env`, or a clear error when `env` is not rota's.

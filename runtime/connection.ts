@@ -20,7 +20,7 @@ import type { Connection } from "./worker/response_stream.ts";
  * Where the connection is kept on `env`. A registered symbol, so that an app
  * holding another copy of rota's helpers (bundled into the app) still finds it.
  */
-export const CONNECTION: unique symbol = Symbol.for("rota.connection") as never;
+export const CONNECTION: unique symbol = Symbol.for("rota.connection");
 
 /** The client's end of a connection, as the server's socket sees it. */
 export interface RemoteAddress {

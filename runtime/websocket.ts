@@ -13,11 +13,17 @@
  */
 
 import type { Context } from "hono";
-import type { UpgradeWebSocket, WSContext, WSEvents, WSMessageReceive } from "hono/ws";
+import type { UpgradeWebSocket as HonoUpgradeWebSocket, WSContext, WSEvents, WSMessageReceive } from "hono/ws";
 import { asksForWebSocket, type ServerSocket, type SocketEvents } from "./connection.ts";
 import { connectionOf } from "./conn_info.ts";
 
-export type { UpgradeWebSocket, WSContext, WSEvents };
+/**
+ * Hono's own type for a WebSocket helper (`hono/ws`), with rota's options:
+ * the same as `upgradeWebSocket` from `hono/bun` or `@hono/node-ws`.
+ *
+ * @internal
+ */
+export type UpgradeWebSocket = HonoUpgradeWebSocket<unknown, UpgradeWebSocketOptions>;
 
 /** Options for {@linkcode upgradeWebSocket}. */
 export interface UpgradeWebSocketOptions {
@@ -142,7 +148,7 @@ async function upgrade(
  * })));
  * ```
  */
-export const upgradeWebSocket: UpgradeWebSocket<unknown, UpgradeWebSocketOptions> = ((...args: unknown[]) => {
+export const upgradeWebSocket: UpgradeWebSocket = ((...args: unknown[]) => {
   if (typeof args[0] === "function") {
     const [createEvents, options] = args as [(c: Context) => WSEvents | Promise<WSEvents>, UpgradeWebSocketOptions?];
     return async (c: Context, next: () => Promise<void>) => {
@@ -157,4 +163,4 @@ export const upgradeWebSocket: UpgradeWebSocket<unknown, UpgradeWebSocketOptions
     if (!answer) throw new TypeError("Cannot upgrade to a WebSocket as the request does not ask for one");
     return answer;
   })();
-}) as UpgradeWebSocket<unknown, UpgradeWebSocketOptions>;
+}) as UpgradeWebSocket;

@@ -204,6 +204,33 @@ export function webSuite(key: keyof typeof TARGETS): void {
       assert.equal((await rota.stop()).code, 0);
     });
 
+    test("a request asking for another protocol (h2c) is answered by the app over HTTP/1.1", async () => {
+      const rota = await Rota.serve(target, "web.js", ["--workers", "1"]);
+      const [pid] = rota.workerPids();
+      const answer = await new Promise<Answer>((done, fail) => {
+        const request = http.get(`${rota.url}/`, {
+          agent: false,
+          timeout: 10000,
+          headers: {
+            connection: "Upgrade, HTTP2-Settings",
+            upgrade: "h2c",
+            "http2-settings": "AAMAAABkAARAAAAAAAIAAAAA",
+          },
+        }, (response) => {
+          let body = "";
+          response.setEncoding("utf8");
+          response.on("data", (chunk) => (body += chunk));
+          response.on("end", () => done({ status: response.statusCode ?? 0, headers: response.headers, body }));
+        });
+        request.on("upgrade", () => fail(new Error("the server switched protocols")));
+        request.on("timeout", () => request.destroy(new Error("timed out")));
+        request.on("error", fail);
+      });
+      assert.equal(answer.status, 200, answer.body);
+      assert.deepEqual(JSON.parse(answer.body), { pid });
+      assert.equal((await rota.stop()).code, 0);
+    });
+
     test("a WebSocket stays open and working while its worker drains, gets 1001 at the graceful timeout, and new ones go to the new worker", async () => {
       const graceful = 3000;
       const rota = await Rota.serve(target, "web.js", ["--workers", "1", "--graceful-timeout", `${graceful}ms`]);
