@@ -135,6 +135,40 @@ function upgradeRequest(url: string): Promise<Answer> {
   });
 }
 
+/** An upgrade request on `agent`'s connection, and whether it went out on a connection already open. */
+function upgradeOn(agent: http.Agent, url: string): Promise<{ answer: Answer; reused: boolean }> {
+  return new Promise((done, fail) => {
+    const request = http.get(url, {
+      agent,
+      timeout: 10000,
+      headers: {
+        connection: "Upgrade",
+        upgrade: "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      },
+    }, (response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk) => (body += chunk));
+      response.on("end", () =>
+        done({
+          answer: { status: response.statusCode ?? 0, headers: response.headers, body },
+          reused: request.reusedSocket,
+        }));
+    });
+    request.on("upgrade", (response, socket) => {
+      socket.destroy();
+      done({
+        answer: { status: response.statusCode ?? 0, headers: response.headers, body: "" },
+        reused: request.reusedSocket,
+      });
+    });
+    request.on("timeout", () => request.destroy(new Error(`upgrade ${url} timed out`)));
+    request.on("error", fail);
+  });
+}
+
 /**
  * Register the suite for one target.
  *
@@ -290,47 +324,36 @@ export function webSuite(key: keyof typeof TARGETS): void {
     }
 
     test("a WebSocket upgrade reaching a draining worker is refused with 503, so that the client retries elsewhere", async () => {
-      const rota = await Rota.serve(target, "web.js", ["--workers", "1", "--graceful-timeout", "2s"]);
-      // A keep-alive connection opened before the drain, used for an upgrade after it began.
-      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-      try {
-        const held = await new Promise<http.IncomingMessage>((done, fail) =>
-          http.get(`${rota.url}/`, { agent }, done).on("error", fail)
-        );
-        held.resume();
-        await new Promise((r) => held.once("end", r));
-        const first = await Client.open(`ws://127.0.0.1:${rota.port}/ws`);
-        await first.next();
-        rota.signal("SIGHUP");
-        await rota.waitForLog(/worker 0\.0\] draining/, 60000);
-        const refused = await new Promise<Answer>((done, fail) => {
-          const request = http.get(`${rota.url}/ws`, {
-            agent,
-            headers: {
-              connection: "Upgrade",
-              upgrade: "websocket",
-              "sec-websocket-version": "13",
-              "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-            },
-          }, (response) => {
-            let body = "";
-            response.setEncoding("utf8");
-            response.on("data", (chunk) => (body += chunk));
-            response.on("end", () => done({ status: response.statusCode ?? 0, headers: response.headers, body }));
-          });
-          request.on("upgrade", (response, socket) => {
-            socket.destroy();
-            done({ status: response.statusCode ?? 0, headers: response.headers, body: "" });
-          });
-          request.on("error", fail);
-        });
-        assert.equal(refused.status, 503, refused.body);
-        assert.deepEqual(JSON.parse(refused.body), { error: "unavailable", reason: "draining" });
-        assert.equal((await first.ended(15000)).code, 1001);
-      } finally {
-        agent.destroy();
+      // The upgrade must go out on a keep-alive connection to the old worker within the 500 ms in which a
+      // draining worker still answers on idle connections; on a loaded machine the scenario may miss that
+      // window (the connection is then closed and the request opens a new one): it is tried up to 3 times.
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        const rota = await Rota.serve(target, "web.js", ["--workers", "1", "--graceful-timeout", "2s"]);
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        try {
+          const held = await new Promise<http.IncomingMessage>((done, fail) =>
+            http.get(`${rota.url}/`, { agent }, done).on("error", fail)
+          );
+          held.resume();
+          await new Promise((r) => held.once("end", r));
+          const first = await Client.open(`ws://127.0.0.1:${rota.port}/ws`);
+          await first.next();
+          rota.signal("SIGHUP");
+          await rota.waitForLog(/worker 0\.0\] draining/, 60000);
+          const { answer, reused } = await upgradeOn(agent, `${rota.url}/ws`);
+          if (!reused) continue;
+          assert.equal(answer.status, 503, answer.body);
+          assert.deepEqual(JSON.parse(answer.body), { error: "unavailable", reason: "draining" });
+          assert.equal(answer.headers["retry-after"], "1");
+          assert.equal((await first.ended(15000)).code, 1001, "the socket opened before the drain still gets 1001");
+          assert.equal((await rota.stop()).code, 0);
+          return;
+        } finally {
+          agent.destroy();
+          await rota.stop();
+        }
       }
-      assert.equal((await rota.stop()).code, 0);
+      assert.fail("three times the keep-alive connection was closed before the upgrade went out on it");
     });
   });
 }
