@@ -227,6 +227,18 @@ export function webSuite(key: keyof typeof TARGETS): void {
       assert.equal((await rota.stop()).code, 0);
     });
 
+    test("a WebSocket message above 16 MiB closes the socket with 1009, and one of 16 MiB passes", async () => {
+      const rota = await Rota.serve(target, "web.js", ["--workers", "1"]);
+      const client = await Client.open(`ws://127.0.0.1:${rota.port}/ws`);
+      await client.next();
+      client.socket.send(new Uint8Array(16 * 1024 * 1024));
+      const reply = await client.next(30000);
+      assert.ok(reply instanceof ArrayBuffer && reply.byteLength === 16 * 1024 * 1024, "the largest message echoed");
+      client.socket.send(new Uint8Array(16 * 1024 * 1024 + 1));
+      assert.equal((await client.ended(30000)).code, 1009, "message too big");
+      assert.equal((await rota.stop()).code, 0);
+    });
+
     test("a WebSocket route answers a plain request through the next handler, and a refusal reaches the client", async () => {
       const rota = await Rota.serve(target, "web.js", ["--workers", "1"]);
       const plain = await getFromPort(`${rota.url}/ws`);
