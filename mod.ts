@@ -27,6 +27,18 @@
  * await using server = await serve({ app: "./app.ts", workers: 4, port: 8000 });
  * ```
  *
+ * The runtime reaches a Hono app through `getConnInfo(c)` (the client's
+ * address) and `upgradeWebSocket(...)` (WebSockets), the same on every runtime:
+ *
+ * ```ts
+ * import { Hono } from "hono";
+ * import { getConnInfo, upgradeWebSocket } from "rota";
+ *
+ * const app = new Hono();
+ * app.get("/ip", (c) => c.text(getConnInfo(c).remote.address ?? "unknown"));
+ * app.get("/ws", upgradeWebSocket(() => ({ onMessage: (event, ws) => ws.send(`echo: ${event.data}`) })));
+ * ```
+ *
  * This module only re-exports: the command line and the worker processes run
  * `main.ts`, and importing this module starts nothing.
  *
@@ -35,6 +47,7 @@
 
 export {
   type App,
+  type BunWebSocketHandlers,
   type ConfigView,
   defineApp,
   type Env,
@@ -48,6 +61,8 @@ export {
 } from "./runtime/app.ts";
 export type { PublishResult, ReloadFailure } from "./runtime/protocol.ts";
 export { RotaError, type RotaErrorCode } from "./runtime/errors.ts";
+export { getConnInfo } from "./runtime/conn_info.ts";
+export { upgradeWebSocket, type UpgradeWebSocketOptions } from "./runtime/websocket.ts";
 export type { ConfigValue, ServeOptions } from "./runtime/options.ts";
 export type { Server } from "./runtime/server.ts";
 export type { SupervisorStats, WorkerStateName, WorkerStatus } from "./runtime/supervisor/supervisor.ts";

@@ -8,6 +8,9 @@
  * them to a sibling listener instead. The supervisor sets it when it can
  * (root in its network namespace) and says so at startup when it cannot.
  *
+ * WebSockets use Bun's own `server.upgrade` and `websocket` handlers (see
+ * `_bun/websocket.ts`); the client's address is Bun's `server.requestIP`.
+ *
  * @module
  */
 
@@ -18,6 +21,13 @@ import { delay } from "../runtime/_async.ts";
 import { processChannel } from "./_node/channel.ts";
 import { entryPath } from "./_node/entry.ts";
 import { listenError, probePort, processHost, SPEC_VARIABLE, takeSpec } from "./_node/process.ts";
+import {
+  BunConnection,
+  type BunHandlers,
+  type BunServer,
+  upgradeAccepted,
+  webSocketHandlers,
+} from "./_bun/websocket.ts";
 
 /** The parts of the `Bun` global this adapter uses. */
 interface BunApi {
@@ -44,12 +54,10 @@ interface BunApi {
     reusePort: boolean;
     idleTimeout: number;
     maxRequestBodySize: number;
-    fetch(request: Request): Promise<Response>;
-  }): { stop(closeActiveConnections?: boolean): Promise<void>; readonly pendingRequests: number };
+    fetch(request: Request, server: BunServer): Promise<Response | undefined>;
+    websocket: BunHandlers;
+  }): BunServer & { stop(closeActiveConnections?: boolean): Promise<void>; readonly pendingRequests: number };
 }
-
-/** Bun gives a handler no hold on its connection; a failed body stream is ended with no reason instead, which Bun takes as a quiet reset. */
-const CANNOT_CUT = { cut: () => false };
 
 const bun = (): BunApi => (globalThis as unknown as { Bun: BunApi }).Bun;
 
@@ -117,7 +125,7 @@ export const host: Host = {
       done();
     });
   },
-  listen({ hostname, port, fetch }) {
+  listen({ hostname, port, fetch, webSockets }) {
     const serve = () => {
       try {
         return bun().serve({
@@ -132,16 +140,21 @@ export const host: Host = {
           // rota enforces --max-body itself, the same on every runtime; Bun's own
           // limit (128 MB by default) would answer first, with a different reply.
           maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-          fetch: (request) => fetch(request, CANNOT_CUT),
+          fetch: async (request, server) => {
+            const connection = new BunConnection(server, request, webSockets);
+            const answer = await fetch(request, connection);
+            return connection.accepted ? upgradeAccepted(server, request, connection.accepted, answer) : answer;
+          },
+          websocket: webSocketHandlers(webSockets),
         });
       } catch (error) {
         throw listenError(hostname, port, error);
       }
     };
-    type BunServer = ReturnType<BunApi["serve"]>;
-    let current: BunServer | undefined;
+    type Served = ReturnType<BunApi["serve"]>;
+    let current: Served | undefined;
     // Servers stopped by a pause still finish their requests; close() waits for them all.
-    const servers = new Set<BunServer>();
+    const servers = new Set<Served>();
     const start = () => {
       current = serve();
       servers.add(current);

@@ -9,6 +9,11 @@
  * Workers inherit the supervisor's permission flags; spawning them needs
  * `--allow-run` (or `-A`).
  *
+ * An app finds on `env` what `@hono/node-server` gives (`incoming`,
+ * `outgoing`) and what `Deno.serve` gives (`remoteAddr`, for `getConnInfo`
+ * from `hono/deno`); `Deno.upgradeWebSocket` cannot work on a `node:http`
+ * request, so WebSockets go the Node way (rota's `upgradeWebSocket`).
+ *
  * @module
  */
 
@@ -16,10 +21,34 @@ import { RotaError } from "../runtime/errors.ts";
 import type { Host } from "../runtime/host.ts";
 import { clusterChannel, clusterSpawn, workerServerLoaded } from "./_node/cluster.ts";
 import { listenNodeHttp } from "./_node/http.ts";
+import type { NodeBindings } from "./_node/websocket.ts";
 import { importModule, probePort, processHost } from "./_node/process.ts";
 
 interface DenoPermissions {
   permissions: { querySync(descriptor: { name: string }): { state: string } };
+}
+
+/** `Deno.NetAddr` of the client, read from the socket only when asked. */
+class RemoteNetAddr {
+  readonly transport = "tcp";
+  #node: NodeBindings;
+
+  constructor(node: NodeBindings) {
+    this.#node = node;
+  }
+
+  get hostname(): string | undefined {
+    return this.#node.incoming.socket.remoteAddress;
+  }
+
+  get port(): number | undefined {
+    return this.#node.incoming.socket.remotePort;
+  }
+}
+
+/** What `@hono/node-server` hands the app, and `remoteAddr` as `Deno.serve` would. */
+function denoBindings(node: NodeBindings): object {
+  return { incoming: node.incoming, outgoing: node.outgoing, remoteAddr: new RemoteNetAddr(node) };
 }
 
 function requirePermissions(): void {
@@ -47,5 +76,5 @@ export const host: Host = {
   },
   spawn: clusterSpawn,
   workerChannel: clusterChannel,
-  listen: listenNodeHttp,
+  listen: (options) => listenNodeHttp(options, { bindings: denoBindings }),
 };

@@ -128,6 +128,25 @@ export interface App<S = unknown, C = unknown> {
    * clients waiting.
    */
   warmup?: Warmup;
+  /**
+   * Bun only: the `websocket` handlers `Bun.serve` takes (`websocket` from
+   * `hono/bun`), for an app written for Bun that upgrades through Bun's own
+   * `server.upgrade` (Hono's `upgradeWebSocket` from `hono/bun`). rota's own
+   * `upgradeWebSocket` needs none, and works on every runtime.
+   */
+  websocket?: BunWebSocketHandlers;
+}
+
+/** The `websocket` handlers of `Bun.serve`, as far as rota passes them on. */
+export interface BunWebSocketHandlers {
+  /** A socket opened. */
+  open?(ws: never): unknown;
+  /** A message arrived. */
+  message?(ws: never, message: never): unknown;
+  /** A socket closed. */
+  close?(ws: never, code: number, reason: string): unknown;
+  /** A socket can take more data. */
+  drain?(ws: never): unknown;
 }
 
 /** The warm-up of a new worker: requests the app names, for a bounded time. */
@@ -210,6 +229,15 @@ export function loadApp(module: unknown, name: string): App {
       );
     }
   }
+  const websocket = app.websocket;
+  if (websocket !== undefined && (typeof websocket !== "object" || websocket === null)) {
+    throw new RotaError(
+      "ERR_ROTA_APP_SHAPE",
+      `Cannot serve '${name}' as its 'websocket' handlers must be an object (Bun's): current value is ${
+        websocket === null ? "null" : typeof websocket
+      }`,
+    );
+  }
   const bind = <K extends keyof App>(key: K) =>
     typeof app[key] === "function" ? (app[key] as (...args: unknown[]) => unknown).bind(app) : undefined;
   return {
@@ -219,6 +247,7 @@ export function loadApp(module: unknown, name: string): App {
     reload: bind("reload") as App["reload"],
     dispose: bind("dispose") as App["dispose"],
     warmup: checkWarmup(app.warmup, name),
+    websocket: websocket as BunWebSocketHandlers | undefined,
   };
 }
 

@@ -17,9 +17,10 @@ import type { RuntimeName } from "./app.ts";
 import type { Clock } from "./clock.ts";
 import type { ResolvedOptions } from "./options.ts";
 import type { SupervisorMessage, WorkerMessage, WorkerSpec } from "./protocol.ts";
+import type { NativeWebSockets, RequestConnection } from "./connection.ts";
 import type { Connection } from "./worker/response_stream.ts";
 
-export type { Connection };
+export type { Connection, RequestConnection };
 
 /** How a worker process ended, as the operating system reports it. */
 export interface ProcessExit {
@@ -68,8 +69,14 @@ export interface ListenOptions {
    * size, request timeout) in here, the same on every runtime: an adapter
    * turns off its runtime's own request and idle timeouts and body limits,
    * so that answers at a limit do not depend on the runtime.
+   *
+   * `connection` tells the client's address, carries the runtime's own
+   * bindings for the app, and accepts a WebSocket when the request asks for
+   * one (see `connection.ts`).
    */
-  fetch(request: Request, connection: Connection): Promise<Response>;
+  fetch(request: Request, connection: RequestConnection): Promise<Response>;
+  /** WebSockets the app opens through its runtime's own API (Bun's `server.upgrade`). @default {none} */
+  readonly webSockets?: NativeWebSockets;
 }
 
 /** A listening server. */

@@ -27,6 +27,25 @@ import {
 
 const BIN = join(ROOT, "node_modules", ".bin");
 
+/** The README's WebSocket example, served by `rota`: the client's address, and a WebSocket echo from `worker`. */
+async function chatsWith(rota: Rota, worker: number): Promise<void> {
+  const ip = JSON.parse((await get(`${rota.url}/ip`)).body);
+  assert.equal(ip.remote.address, "127.0.0.1");
+  assert.equal(ip.remote.transport, "tcp");
+  const socket = new WebSocket(`ws://127.0.0.1:${rota.port}/ws`);
+  const messages: string[] = [];
+  socket.addEventListener("message", (event) => messages.push(String(event.data)));
+  try {
+    await waitFor("the WebSocket to open", () => socket.readyState === WebSocket.OPEN, 10_000);
+    await waitFor("the greeting", () => messages.length === 1, 10_000);
+    socket.send("hi");
+    await waitFor("the echo", () => messages.length === 2, 10_000);
+    assert.deepEqual(messages, [`hello from ${worker}`, "echo: hi"]);
+  } finally {
+    socket.close();
+  }
+}
+
 /** PATH with this node's directory first and no node_modules/.bin, so `npx` and `#!/usr/bin/env node` find it. */
 function pathFor(nodeDir: string): string {
   const rest = (process.env.PATH ?? "").split(delimiter).filter((dir) => dir && !dir.includes("node_modules"));
@@ -96,6 +115,9 @@ describe("the npm package", { timeout: 300_000 }, () => {
     const quickStart = /## Quick start\s+```ts\n([\s\S]*?)```/.exec(readme);
     assert.ok(quickStart, "the README has a TypeScript quick start");
     writeFileSync(join(project, "app.ts"), quickStart[1]);
+    const chat = /## Client address and WebSockets\s[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme);
+    assert.ok(chat, "the README has a WebSocket example");
+    writeFileSync(join(project, "chat.ts"), chat[1]);
     copyFileSync(join(FIXTURES, "one_copy.js"), join(project, "one_copy.js"));
   });
 
@@ -207,6 +229,38 @@ describe("the npm package", { timeout: 300_000 }, () => {
         code: "ERR_ROTA_CONFIG_CONFLICT",
         instanceOfRotaError: true,
       });
+      assert.equal((await rota.stop()).code, 0);
+    });
+  }
+
+  for (const { name, path } of NODES) {
+    test(`the README's WebSocket example (chat.ts) answers getConnInfo and a WebSocket on ${name}`, async () => {
+      const npx: Target = { name, script: [], command: ["npx", "--no-install", "rota"] };
+      const rota = await Rota.serve(npx, "chat.ts", ["--workers", "1", "--log-format", "json"], {
+        cwd: project,
+        env: { PATH: path },
+      });
+      const lines = rota.log.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line));
+      const pidOf = (name: RegExp) => Number(lines.find((line) => name.test(line.name))?.pid);
+      const supervisor = pidOf(/^supervisor$/);
+      const worker = pidOf(/^worker /);
+      try {
+        await chatsWith(rota, worker);
+      } finally {
+        for (const pid of [supervisor, worker]) if (pid && alive(pid)) process.kill(pid, "SIGKILL");
+      }
+    });
+  }
+
+  for (
+    const [name, command] of [
+      ["Bun", [join(BIN, "bunx"), "--bun", "rota"]],
+      ["Deno", [join(BIN, "deno"), "run", "-A", "npm:rota"]],
+    ] as const
+  ) {
+    test(`the README's WebSocket example (chat.ts) answers getConnInfo and a WebSocket on ${name}`, async () => {
+      const rota = await Rota.serve({ name, script: [], command }, "chat.ts", ["--workers", "1"], { cwd: project });
+      await chatsWith(rota, rota.workerPids()[0]);
       assert.equal((await rota.stop()).code, 0);
     });
   }

@@ -1,15 +1,18 @@
 /**
  * Serving through `node:http` with `@hono/node-server`, which turns Node's
- * request into a Web `Request` and the app's `Response` back.
+ * request into a Web `Request` and the app's `Response` back; WebSocket
+ * upgrades go through `websocket.ts` beside this file.
  *
  * @module
  */
 
 import type { Server } from "node:http";
 import { Server as NetServer } from "node:net";
+import type { RemoteAddress, RequestConnection } from "../../runtime/connection.ts";
 import { describeError, RotaError } from "../../runtime/errors.ts";
 import type { Listener, ListenOptions } from "../../runtime/host.ts";
 import { listenError } from "./process.ts";
+import { type NodeBindings, remoteOf, serveUpgrades, shouldUpgrade } from "./websocket.ts";
 
 type NodeServer = typeof import("@hono/node-server");
 
@@ -37,15 +40,48 @@ function listenOn(server: Server, hostname: string, port: number): Promise<void>
   });
 }
 
+/** One request's connection, from what `@hono/node-server` hands the handler. */
+class HttpConnection implements RequestConnection {
+  readonly bindings: object;
+  #node: NodeBindings;
+
+  constructor(node: NodeBindings, bindings: object) {
+    this.#node = node;
+    this.bindings = bindings;
+  }
+
+  cut(): boolean {
+    // No error: @hono/node-server then prints nothing and cancels the body when the socket closes.
+    this.#node.outgoing?.destroy();
+    return true;
+  }
+
+  remote(): RemoteAddress | undefined {
+    return remoteOf(this.#node.incoming.socket);
+  }
+}
+
+/** Options for {@linkcode listenNodeHttp}. */
+export interface NodeHttpOptions {
+  /**
+   * What the app finds on `env` for this runtime (for Hono's own helpers),
+   * from what `@hono/node-server` hands the handler.
+   * @default {those, as they are: `incoming` and `outgoing`}
+   */
+  bindings?(node: NodeBindings): object;
+}
+
 /**
  * Listen on the address; under `node:cluster` the primary owns the socket, so
  * a worker that stops accepting leaves it open for the others.
  *
  * @param options Address and handler.
+ * @param http What the app finds on `env`.
  * @returns The listener.
  * @throws {RotaError} `ERR_ROTA_LISTEN` when the address cannot be bound.
  */
-export async function listenNodeHttp(options: ListenOptions): Promise<Listener> {
+export async function listenNodeHttp(options: ListenOptions, http: NodeHttpOptions = {}): Promise<Listener> {
+  const { bindings = (node: NodeBindings) => node } = http;
   const { hostname, port, fetch } = options;
   let createAdaptorServer: NodeServer["createAdaptorServer"];
   try {
@@ -58,15 +94,14 @@ export async function listenNodeHttp(options: ListenOptions): Promise<Listener> 
     );
   }
   const server = createAdaptorServer({
-    fetch: (request: Request, env: { outgoing: { destroy(): unknown } }) =>
-      fetch(request, {
-        cut: () => {
-          // No error: @hono/node-server then prints nothing and cancels the body when the socket closes.
-          env.outgoing.destroy();
-          return true;
-        },
-      }),
+    fetch: (request: Request, env: unknown) => {
+      const node = env as NodeBindings;
+      return fetch(request, new HttpConnection(node, bindings(node)));
+    },
+    // Where Node (24) and Deno ask, only WebSocket upgrades leave the ordinary request path.
+    serverOptions: { shouldUpgradeCallback: shouldUpgrade } as Record<string, unknown>,
   }) as Server;
+  serveUpgrades(server, fetch, bindings);
   // node:http cuts a request not received in full within 5 minutes (408), which
   // Bun does not: a slow upload must behave the same everywhere. The 60 s limit
   // on receiving the headers stays.

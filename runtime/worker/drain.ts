@@ -1,8 +1,9 @@
 /**
  * The staged drain of a worker's server: stop accepting, keep answering on
  * open keep-alive connections with `Connection: close` for a moment, then
- * close idle connections and wait for in-flight requests and `waitUntil`
- * work, at most the graceful timeout, after which every connection is cut.
+ * close idle connections and wait for in-flight requests, open WebSockets and
+ * `waitUntil` work, at most the graceful timeout, after which WebSockets are
+ * closed with 1001 (going away) and every connection is cut.
  *
  * @module
  */
@@ -10,6 +11,7 @@
 import { type Clock, sleep } from "../clock.ts";
 import type { Listener } from "../host.ts";
 import type { Logger } from "../log.ts";
+import type { OpenSockets } from "./web_sockets.ts";
 
 /**
  * How long a draining worker, having stopped accepting (where the runtime
@@ -31,6 +33,8 @@ export interface DrainOptions {
   pending(): Promise<void>;
   /** Where a cut-off is logged. */
   log: Logger;
+  /** The worker's open WebSockets, waited for like requests. @default {none} */
+  sockets?: Pick<OpenSockets, "size" | "idle" | "goAway">;
 }
 
 /**
@@ -42,16 +46,23 @@ export interface DrainOptions {
  * timeout cut remaining connections.
  */
 export async function drainServer(listener: Listener, options: DrainOptions): Promise<boolean> {
-  const { clock, gracefulTimeout, pending, log } = options;
+  const { clock, gracefulTimeout, pending, log, sockets } = options;
   // Made before anything waits, so that it cannot be missed when it is due as soon as the settle ends.
   let timer: unknown;
   const timedOut = new Promise<false>((resolve) => (timer = clock.setTimeout(() => resolve(false), gracefulTimeout)));
   listener.stopAccepting();
   await Promise.race([sleep(clock, Math.min(DRAIN_SETTLE_MS, gracefulTimeout)), timedOut]);
-  const finished = await Promise.race([Promise.all([listener.close(), pending()]).then(() => true), timedOut]);
+  const finished = await Promise.race([
+    Promise.all([listener.close(), pending(), sockets?.idle()]).then(() => true),
+    timedOut,
+  ]);
   clock.clearTimeout(timer);
   if (!finished) {
-    log.warn(`graceful timeout of ${gracefulTimeout}ms passed; closing remaining connections`);
+    const open = sockets?.size ?? 0;
+    const webSockets = open > 0 ? `${open} WebSocket${open === 1 ? "" : "s"} with 1001 (going away) and ` : "";
+    log.warn(`graceful timeout of ${gracefulTimeout}ms passed; closing ${webSockets}remaining connections`);
+    // Before the connections are cut, so that clients get the close frame.
+    await sockets?.goAway();
     listener.closeAll();
   }
   return finished;

@@ -10,10 +10,11 @@
  */
 
 import type { App, Env, ExecutionContext } from "../app.ts";
+import type { RequestConnection } from "../connection.ts";
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { InFlight } from "./in_flight.ts";
-import type { Connection, StreamGuards } from "./response_stream.ts";
+import type { StreamGuards } from "./response_stream.ts";
 import { type InitGate, InitUnavailableError } from "./init_gate.ts";
 import type { RequestLimits } from "./request_limits.ts";
 import { routeOf } from "./route.ts";
@@ -24,8 +25,8 @@ export interface HandlerEnv {
   readonly app: App;
   /** Its init gate. */
   readonly gate: InitGate<unknown>;
-  /** The `env` a request sees, given the state `init` returned. */
-  env(state: unknown, context: ExecutionContext): Env;
+  /** The `env` a request sees, given the state `init` returned and the request's connection. */
+  env(state: unknown, context: ExecutionContext, connection: RequestConnection | undefined): Env;
   /** Whether answers should close their connection (the worker drains, or does not accept for now). */
   closeConnections(): boolean;
   /** `waitUntil` for this worker. */
@@ -109,14 +110,19 @@ function describeValue(value: unknown): string {
  *
  * @param request The request.
  * @param env The app, its gate, and the worker around them.
- * @param connection The request's connection, cut when a streamed body fails.
+ * @param connection The request's connection: cut when a streamed body fails,
+ * and handed to the app through `env` (its address, a WebSocket upgrade).
  * @returns The response; never rejects.
  * @example
  * ```ts
  * const response = await handleRequest(new Request("http://x/"), env);
  * ```
  */
-export async function handleRequest(request: Request, env: HandlerEnv, connection?: Connection): Promise<Response> {
+export async function handleRequest(
+  request: Request,
+  env: HandlerEnv,
+  connection?: RequestConnection,
+): Promise<Response> {
   // Before the gate, so that a body too large is never read, even while init runs.
   const refused = env.limits?.refuse(request);
   if (refused) return refused;
@@ -133,20 +139,25 @@ export async function handleRequest(request: Request, env: HandlerEnv, connectio
     );
   }
   const guarded = env.limits?.guard(request);
-  const answer = callApp(guarded?.request ?? request, state, env);
+  const answer = callApp(guarded?.request ?? request, state, env, connection);
   const response = guarded ? await guarded.settle(answer) : await answer;
   if (connection) env.streams?.bind(response, request, connection);
   return env.closeConnections() ? closeConnection(response) : response;
 }
 
 /** The app's `fetch`, turned into a `Response` whatever it does; tracked while it runs. */
-async function callApp(request: Request, state: unknown, env: HandlerEnv): Promise<Response> {
+async function callApp(
+  request: Request,
+  state: unknown,
+  env: HandlerEnv,
+  connection: RequestConnection | undefined,
+): Promise<Response> {
   // Each request gets its own context: `props` is per request, as on Cloudflare.
   const context: ExecutionContext = { waitUntil: env.waitUntil, passThroughOnException() {}, props: {} };
   const ticket = env.inFlight?.begin(request);
   let response: unknown;
   try {
-    response = await env.app.fetch(request, env.env(state, context), context);
+    response = await env.app.fetch(request, env.env(state, context, connection), context);
   } catch (error) {
     env.log.error(`fetch threw: ${describeError(error)}`, {
       url: request.url,

@@ -13,12 +13,14 @@
  * - `heartbeat.ts` and `in_flight.ts`: the beat the supervisor's watchdog
  *   listens for, and the running requests it reports;
  * - `wait_until.ts`: work left behind by requests;
+ * - `request_env.ts` and `web_sockets.ts`: the `env` a request sees (the
+ *   client's address, a WebSocket upgrade), and the open WebSockets;
  * - `drain.ts`: the staged drain of the server.
  *
  * @module
  */
 
-import { type App, type Env, loadApp, type WorkerInfo } from "../app.ts";
+import { type App, loadApp, type WorkerInfo } from "../app.ts";
 import { sleep } from "../clock.ts";
 import { describeError, RotaError } from "../errors.ts";
 import type { WorkerChannel, WorkerHost } from "../host.ts";
@@ -32,11 +34,13 @@ import { Heartbeat, type HeartbeatReading } from "./heartbeat.ts";
 import { InFlight } from "./in_flight.ts";
 import { type InitEvent, InitGate } from "./init_gate.ts";
 import { RecycleLimits } from "./recycle_limits.ts";
+import { requestEnv, type WorkerEnv } from "./request_env.ts";
 import { RequestLimits } from "./request_limits.ts";
 import { StreamGuards } from "./response_stream.ts";
 import { ServerSwitch, shouldAccept } from "./server_switch.ts";
 import { warmUp } from "./warmup.ts";
 import { PendingWork } from "./wait_until.ts";
+import { OpenSockets } from "./web_sockets.ts";
 
 /** The longest a worker waits for its first heartbeat to be written out before it imports the app. */
 const FIRST_BEAT_WAIT_MS = 1000;
@@ -83,6 +87,7 @@ class WorkerLifecycle {
   #holding: (() => void) | undefined;
   #throttle: WarningThrottle;
   #inFlight: InFlight;
+  #sockets: OpenSockets;
   #heartbeat: Heartbeat;
   /** The init attempt running now, for the heartbeat. */
   #initRunning: number | undefined;
@@ -122,6 +127,7 @@ class WorkerLifecycle {
       send: (message) => this.#channel.send(message),
     });
     this.#inFlight = new InFlight({ clock: host.clock, announce: () => this.#heartbeat.pulse() });
+    this.#sockets = new OpenSockets({ log: this.#log, clock: host.clock });
   }
 
   /** What the heartbeat reports: where the worker is, its requests and its memory. */
@@ -179,15 +185,17 @@ class WorkerLifecycle {
       wait: spec.initWait,
       onEvent: (event) => this.#reportInit(event),
     });
+    const workerEnv: WorkerEnv = {
+      config: this.#config.view,
+      worker: this.#info,
+      waitUntil: (promise) => this.#pending.add(promise),
+      sockets: this.#sockets,
+      acceptsWebSockets: () => !this.#isDraining(),
+    };
     const handlerEnv: HandlerEnv = {
       app,
       gate,
-      env: (state): Env => ({
-        state,
-        config: this.#config.view,
-        worker: this.#info,
-        waitUntil: (promise) => this.#pending.add(promise),
-      }),
+      env: (state, _context, connection) => requestEnv(workerEnv, state, connection),
       // Draining, or paused while others serve: keep-alive clients should move on.
       closeConnections: () => this.#isDraining() || !server.accepting,
       waitUntil: (promise) => this.#pending.add(promise),
@@ -208,6 +216,11 @@ class WorkerLifecycle {
       fetch: (request, connection) => {
         this.#limits.countRequest();
         return handleRequest(request, handlerEnv, connection);
+      },
+      webSockets: {
+        handlers: app.websocket,
+        accepting: workerEnv.acceptsWebSockets,
+        track: (events) => this.#sockets.track(events),
       },
     }, {
       onChange: (event) => {
@@ -409,6 +422,7 @@ class WorkerLifecycle {
         gracefulTimeout: this.#spec.gracefulTimeout,
         pending: () => this.#pending.settled(),
         log: this.#log,
+        sockets: this.#sockets,
       });
     }
     // An init that ignored its abort signal may still run: dispose waits for it, as long as the grace allows.

@@ -1,5 +1,7 @@
 import { limitsSuite } from "./limits.ts";
 import { behaviourSuite } from "./suite.ts";
+import { webSuite } from "./web.ts";
 
 behaviourSuite("deno");
 limitsSuite("deno");
+webSuite("deno");

@@ -61,3 +61,16 @@ test("loadApp() checks an app's warm-up and refuses one it cannot run", () => {
     });
   }
 });
+
+test("loadApp() keeps Bun's websocket handlers an app exports, and refuses a websocket that is not an object", () => {
+  const websocket = { open() {}, message() {} };
+  assert.equal(loadApp({ default: { fetch() {}, websocket } }, "a.js").websocket, websocket);
+  assert.equal(loadApp({ default: { fetch() {} } }, "a.js").websocket, undefined);
+  assert.throws(
+    () => loadApp({ default: { fetch() {}, websocket: "yes" } }, "a.js"),
+    {
+      code: "ERR_ROTA_APP_SHAPE",
+      message: /'websocket' handlers must be an object \(Bun's\): current value is string/,
+    },
+  );
+});

@@ -8,7 +8,7 @@ const ROOT = join(import.meta.dirname, "..", "..");
 
 test("mod.ts exports what users need and none of the program's internals", async () => {
   const mod = await import("../../mod.ts");
-  assert.deepEqual(Object.keys(mod).sort(), ["RotaError", "defineApp", "serve"]);
+  assert.deepEqual(Object.keys(mod).sort(), ["RotaError", "defineApp", "getConnInfo", "serve", "upgradeWebSocket"]);
 });
 
 test("running mod.ts as a program starts nothing: the command line lives in main.ts", () => {

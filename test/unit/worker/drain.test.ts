@@ -75,3 +75,47 @@ test("drainServer() cuts connections at a graceful timeout shorter than the sett
     assert.deepEqual(calls, ["stopAccepting", "close", "closeAll"]);
   }
 });
+
+test("drainServer() waits for open WebSockets as for requests", async () => {
+  const clock = new FakeClock();
+  const { fake } = listener(Promise.resolve());
+  let closeLast!: () => void;
+  const idle = new Promise<void>((resolve) => (closeLast = resolve));
+  let result: boolean | undefined;
+  void drainServer(fake, {
+    clock,
+    gracefulTimeout: 5000,
+    pending: () => Promise.resolve(),
+    log: createLogger({ name: "t", write: () => {} }),
+    sockets: { size: 1, idle: () => idle, goAway: () => Promise.reject(new Error("not at the timeout")) },
+  }).then((r) => (result = r));
+  await clock.advance(DRAIN_SETTLE_MS + 1000);
+  assert.equal(result, undefined, "an open WebSocket keeps the drain waiting");
+  closeLast();
+  await flush();
+  assert.equal(result, true);
+});
+
+test("drainServer() closes WebSockets with 1001 at the graceful timeout, before it cuts the connections", async () => {
+  const clock = new FakeClock();
+  const lines: string[] = [];
+  const { fake, calls } = listener(new Promise(() => {}));
+  let result: boolean | undefined;
+  void drainServer(fake, {
+    clock,
+    gracefulTimeout: 2000,
+    pending: () => Promise.resolve(),
+    log: createLogger({ name: "t", write: (line) => lines.push(line) }),
+    sockets: {
+      size: 2,
+      idle: () => new Promise(() => {}),
+      goAway: () => Promise.resolve(void calls.push("goAway")),
+    },
+  }).then((r) => (result = r));
+  await clock.advance(1999);
+  assert.deepEqual(calls, ["stopAccepting", "close"], "open until the graceful timeout");
+  await clock.advance(1);
+  assert.equal(result, false);
+  assert.deepEqual(calls, ["stopAccepting", "close", "goAway", "closeAll"]);
+  assert.match(lines.join("\n"), /graceful timeout of 2000ms passed; closing 2 WebSockets with 1001 \(going away\)/);
+});
