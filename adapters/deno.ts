@@ -15,6 +15,7 @@
 import { RotaError } from "../runtime/errors.ts";
 import type { Host } from "../runtime/host.ts";
 import { clusterChannel, clusterSpawn, workerServerLoaded } from "./_node/cluster.ts";
+import { denoOpsHost } from "./_deno/ops.ts";
 import { listenNodeHttp } from "./_node/http.ts";
 import { importModule, probePort, processHost } from "./_node/process.ts";
 
@@ -48,4 +49,5 @@ export const host: Host = {
   spawn: clusterSpawn,
   workerChannel: clusterChannel,
   listen: listenNodeHttp,
+  ops: denoOpsHost,
 };

@@ -20,3 +20,13 @@ export const opsHost: OpsHost = {
   notify: (state) => notifySystemd(state),
   uid: () => process.getuid?.() ?? 0,
 };
+
+/**
+ * `CLOCK_MONOTONIC` in microseconds, on Node, whose `hrtime` reads that
+ * clock (libuv's `uv_hrtime`); Bun's and Deno's count from their own start.
+ *
+ * @returns Microseconds.
+ */
+export function nodeMonotonicMicros(): bigint {
+  return process.hrtime.bigint() / 1000n;
+}

@@ -140,10 +140,15 @@ export class SystemdNotifier {
    * A rolling reload started; `ready()` ends it.
    *
    * @param status The `STATUS=` line.
+   * @param monotonicUsec `CLOCK_MONOTONIC` now, in microseconds, sent as
+   * `MONOTONIC_USEC=` (systemd ≥ 253 matches it against the reload it asked
+   * for, `Type=notify-reload`); left out when unknown.
    * @returns When systemd has it.
    */
-  reloading(status: string): Promise<void> {
-    return this.#send([["RELOADING", 1], ["STATUS", status]]);
+  reloading(status: string, monotonicUsec?: bigint): Promise<void> {
+    const fields: Array<[string, string | number]> = [["RELOADING", 1], ["STATUS", status]];
+    if (monotonicUsec !== undefined) fields.push(["MONOTONIC_USEC", String(monotonicUsec)]);
+    return this.#send(fields);
   }
 
   /**

@@ -45,6 +45,11 @@ test("resolveOptions() applies defaults, and explicit options win over the envir
     watchdogTimeout: 30000,
     requestTimeout: 0,
     maxBody: 10 * 2 ** 20,
+    shutdownDelay: 0,
+    healthPrefix: "/_rota",
+    admin: "off",
+    controlSocket: "",
+    accessLog: "off",
     appConfig: {},
   });
   assert.equal(resolveOptions({ app: "a.ts", maxRequests: "500" }, context).maxRequestsJitter, 250);

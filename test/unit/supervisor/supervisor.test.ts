@@ -22,9 +22,9 @@ class FakeWorker implements WorkerProcess {
   send(message: SupervisorMessage): void {
     this.received.push(message);
   }
-  /** What it was told to do: every message but the count of ready peers. */
+  /** What it was told to do: every message but the count of ready peers and the rota's health. */
   get orders(): SupervisorMessage[] {
-    return this.received.filter((m) => m.type !== "peers");
+    return this.received.filter((m) => m.type !== "peers" && m.type !== "health");
   }
   /** The last count of ready peers it was told, if any. */
   get peers(): number | undefined {
@@ -71,6 +71,13 @@ function fakeHost(helloOnSpawn = true) {
     watchFile: () => () => {},
     prepare: () => Promise.resolve([]),
     residentMemory: (pid: number) => rss.get(pid),
+    ops: {
+      serveHttp: () => Promise.reject(new Error("not used")),
+      listenControl: () => Promise.reject(new Error("not used")),
+      callControl: () => Promise.reject(new Error("not used")),
+      notify: () => Promise.resolve(),
+      uid: () => 0,
+    },
     spawn(request: SpawnRequest) {
       const worker = new FakeWorker(1000 + spawned.length, request);
       spawned.push(worker);
@@ -394,7 +401,12 @@ test("Supervisor holds its messages while a worker listens, when the worker asks
   spawned[0].ready();
   assert.equal(spawned[1].received.length, before, "the count of ready peers waits");
   spawned[1].say({ type: "listening" });
-  assert.deepEqual(spawned[1].received.at(-1), { rota: 1, type: "peers", ready: 1 }, "delivered once it listens");
+  const delivered = spawned[1].received.slice(before);
+  assert.deepEqual(
+    delivered.find((m) => m.type === "peers"),
+    { rota: 1, type: "peers", ready: 1 },
+    "delivered once it listens",
+  );
   await flush();
 });
 
