@@ -245,7 +245,6 @@ async function runControl(host: SupervisorHost, command: Extract<Command, { kind
       return EXIT.ok;
     }
     case "reload": {
-      host.writeLog(`rota: reloading the rota at ${path}: one worker at a time, each replacement ready first`);
       const answer = await call("reload", RELOAD_WAIT_MS);
       const failed = answer.command === "reload" ? answer.failed ?? [] : [];
       const snapshot = await table();

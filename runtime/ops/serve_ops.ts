@@ -133,8 +133,9 @@ export async function startOperations(options: OperationsOptions): Promise<Opera
               return void notifier.stopping(status());
           }
         }),
-        () => notifier.close(),
       );
+      // Last: the states already queued (STOPPING=1) go out before the process may exit.
+      closables.push({ close: () => notifier.close() });
     }
     return { adminUrl, controlPath, close };
   } catch (error) {

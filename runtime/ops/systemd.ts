@@ -172,9 +172,15 @@ export class SystemdNotifier {
     return this.#send([["STATUS", status]]);
   }
 
-  /** Stop the watchdog timer; idempotent. */
-  close(): void {
+  /**
+   * Stop the watchdog timer; idempotent.
+   *
+   * @returns When every state sent so far was delivered (or failed), so that
+   * a process about to exit does not cut its last `STOPPING=1` short.
+   */
+  close(): Promise<void> {
     this.#stopWatchdog();
+    return this.#queue;
   }
 
   #startWatchdog(): void {

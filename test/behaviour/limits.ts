@@ -123,7 +123,7 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
         assert.ok(Date.now() - detected < 1000, "the replacement started at once, without crash back-off");
         await waitFor("the wedged worker to be gone", () => !alive(Number(victim)), 5000);
         assert.notEqual(await spinning, "answered", "the wedged request died with its worker");
-        await rota.waitForLog(new RegExp(`worker ${slot}\\.1\\] init succeeded`), 15000);
+        await rota.waitForLog(new RegExp(`worker ${slot}\\.1 #\\d+\\] init succeeded`), 15000);
         const answers = await Promise.all(Array.from({ length: 20 }, () => get(rota.url)));
         assert.ok(answers.every((a) => a.status === 200));
         assert.equal((await rota.stop()).code, 0);
@@ -148,7 +148,7 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
         void get(`${rota.url}/spin`, 30000).catch(() => {});
         const [, slot] = await rota.waitForLog(/watchdog: worker (\d)\.0 \(pid \d+\) sent no heartbeat/, 15000);
         const killedAt = Date.now();
-        await rota.waitForLog(new RegExp(`worker ${slot}\\.1\\] init succeeded`), 15000);
+        await rota.waitForLog(new RegExp(`worker ${slot}\\.1 #\\d+\\] init succeeded`), 15000);
         replacementReady = Date.now();
         const result = await loading;
         const seen = outage(samples.filter((s) => s.at >= wedgedAt));
@@ -180,7 +180,7 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
         } finally {
           if (alive(victim)) process.kill(victim, "SIGKILL");
         }
-        await rota.waitForLog(/worker 0\.1\] init succeeded/, 15000);
+        await rota.waitForLog(/worker 0\.1 #\d+\] init succeeded/, 15000);
         const answers = await Promise.all(Array.from({ length: 20 }, () => get(rota.url)));
         assert.ok(answers.every((a) => a.status === 200));
         assert.ok(alive(survivor), "the other worker was never touched");
@@ -305,7 +305,7 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
           durationMs: 30000,
           maxRequests: 1_000_000,
           keepAlive: false,
-          done: () => /worker \d\.1\] init succeeded/.test(rota.log),
+          done: () => /worker \d\.1 #\d+\] init succeeded/.test(rota.log),
         });
         const grown = JSON.parse((await get(`${rota.url}/grow?mb=140`, 30000)).body);
         const [, slot] = await rota.waitForLog(
@@ -317,7 +317,7 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
         await waitFor("the grown worker to exit", () => !alive(grown.pid), 5000);
         assert.doesNotMatch(
           rota.log,
-          new RegExp(`worker ${slot}\\.1\\] init succeeded`),
+          new RegExp(`worker ${slot}\\.1 #\\d+\\] init succeeded`),
           "it left before its replacement was ready: not replacement-first",
         );
         assertNothingLost(await loading);
@@ -334,7 +334,7 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
           durationMs: 30000,
           maxRequests: 1_000_000,
           keepAlive: false,
-          done: () => /worker 0\.1\] init succeeded/.test(rota.log) && !alive(big),
+          done: () => /worker 0\.1 #\d+\] init succeeded/.test(rota.log) && !alive(big),
         });
         void get(`${rota.url}/grow?mb=160`, 30000).catch(() => {});
         await rota.waitForLog(
