@@ -601,7 +601,7 @@ test("Supervisor.forceClose() during the shutdown delay kills every worker at on
   assert.deepEqual(spawned[0].orders, [], "no drain after the kill");
 });
 
-test("Supervisor keeps no shutdown delay when it stops before it ran", async () => {
+test("Supervisor keeps no shutdown delay when it stops before it ran", () => {
   const { supervisor, spawned } = supervisorOn(1, { shutdownDelay: 5000 });
   void supervisor.start().catch(() => {});
   spawned[0].say({ type: "loaded" });
