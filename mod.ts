@@ -49,5 +49,14 @@ export type { PublishResult, ReloadFailure } from "./runtime/protocol.ts";
 export { RotaError, type RotaErrorCode } from "./runtime/errors.ts";
 export type { ConfigValue, ServeOptions } from "./runtime/options.ts";
 export type { Server } from "./runtime/server.ts";
+export type {
+  RotaCounters,
+  RotaEvent,
+  RotaEventKind,
+  RotaSnapshot,
+  WorkerSnapshot,
+  WorkerState,
+} from "./runtime/ops/snapshot.ts";
+export type { Histogram } from "./runtime/ops/histogram.ts";
 export type { SupervisorStats, WorkerStateName, WorkerStatus } from "./runtime/supervisor/supervisor.ts";
 export { serve } from "./adapters/mod.ts";
