@@ -718,7 +718,9 @@ export class Supervisor {
       case "listening":
         if (!this.#listeningAnnounced) {
           this.#listeningAnnounced = true;
-          this.#log.info(`listening on http://${this.#options.hostname}:${this.#options.port}`);
+          this.#log.info(`listening on http://${this.#options.hostname}:${this.#options.port}`, {
+            event: "rota.listening",
+          });
         }
         worker.greeted();
         // A version published while the worker was loading may have found no listener yet.
