@@ -306,7 +306,14 @@ async function serveUntilStopped(host: SupervisorHost, options: RawOptions): Pro
     host.onSignal("SIGHUP", () => server?.reload()),
   ];
   try {
-    server = await startServer(host, options, { stop: stop.signal, force: force.signal });
+    // `rota stop` is a stop like SIGTERM, but never a second one that forces.
+    const requestStop = () => {
+      if (stop.signal.aborted) return;
+      stops++;
+      stop.abort();
+      if (server) void server.close();
+    };
+    server = await startServer(host, options, { stop: stop.signal, force: force.signal, requestStop });
     return await server.closed;
   } catch (error) {
     if (stop.signal.aborted) return force.signal.aborted ? EXIT.failure : EXIT.ok;

@@ -66,6 +66,12 @@ export interface StartControl {
   stop?: AbortSignal;
   /** Stop now: kill every worker and reject at once, without waiting for the stage in progress. */
   force?: AbortSignal;
+  /**
+   * `rota stop` arrived on the control socket: the caller stops the rota as
+   * it would on SIGTERM (so that a stop asked while starting is a stop, not a
+   * failure). @default {a graceful close of the supervisor}
+   */
+  requestStop?: () => void;
 }
 
 function stoppedWhileStarting(): RotaError {
@@ -153,9 +159,18 @@ export async function startServer(
     logColor,
   });
   // Not a stage: once listening, operations are closed with the supervisor, a stop meanwhile included.
+  const requestStop = control.requestStop ?? (() => void supervisor.close());
   const operations = await startOperations({
     ops: host.ops,
-    supervisor,
+    supervisor: {
+      snapshot: () => supervisor.snapshot(),
+      reload: () => supervisor.reload(),
+      get reloading() {
+        return supervisor.reloading;
+      },
+      close: () => (requestStop(), supervisor.closed),
+      onLifecycle: (listener) => supervisor.onLifecycle(listener),
+    },
     options,
     env,
     pid: host.pid(),

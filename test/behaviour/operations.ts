@@ -15,7 +15,7 @@ import { after, before, describe, test } from "node:test";
 import parsePrometheusTextFormat, { type ParsedFamily } from "parse-prometheus-text-format";
 import type { RotaSnapshot } from "../../runtime/ops/snapshot.ts";
 import { ensureDebianPackage } from "../_apt.ts";
-import { FIXTURES, get, killLeftovers, Rota, type Target, TARGETS, waitFor } from "../_harness.ts";
+import { FIXTURES, freePort, get, killLeftovers, Rota, type Target, TARGETS, waitFor } from "../_harness.ts";
 import { LineProcess } from "../_probe.ts";
 
 function scratch(): string {
@@ -366,6 +366,26 @@ export function operationsSuite(key: keyof typeof TARGETS): void {
         assert.deepEqual(await stop.ended(30_000), { code: 0, signal: null }, stop.log);
         assert.match(stop.stderr, /rota: stopped/);
         assert.equal(rota.child.exitCode, 0, "rota had exited when rota stop returned");
+      });
+
+      test("rota stop while the rota starts stops it, and both exit 0", async () => {
+        const socket = join(scratch(), "rota.sock");
+        const port = await freePort();
+        const rota = Rota.run(target, [
+          "serve",
+          "slow_flaky.js",
+          "--port",
+          String(port),
+          "--workers",
+          "1",
+          "--control-socket",
+          socket,
+        ], { env: { ROTA_TEST_FAIL_TIMES: "0", ROTA_TEST_INIT_MS: "3000" } });
+        await rota.waitForLog(/fixture: attempt 1 started/, 60_000);
+        const stop = Rota.run(target, ["stop", "--control-socket", socket]);
+        assert.deepEqual(await stop.ended(30_000), { code: 0, signal: null }, stop.log);
+        assert.deepEqual(await rota.ended(), { code: 0, signal: null }, rota.log);
+        assert.doesNotMatch(rota.log, /Stopped while starting/);
       });
 
       test("rota status, reload and stop say in one line that no rota runs there, and exit 1", async () => {
