@@ -272,8 +272,9 @@ class WorkerLifecycle {
   }
 
   #exit(code: number): void {
-    // The last requests' durations go out before the channel closes.
+    // The last requests' durations go out before the channel closes, their access log lines before the process ends.
     this.#heartbeat.pulse();
+    this.#requests.flush();
     this.#teardown.forEach((remove) => remove());
     this.#channel.exit(code);
   }

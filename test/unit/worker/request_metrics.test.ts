@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { REQUEST_SECONDS_BOUNDS } from "../../../runtime/ops/histogram.ts";
-import { RequestMetrics } from "../../../runtime/worker/request_metrics.ts";
+import { ACCESS_LOG_BATCH, ACCESS_LOG_FLUSH_MS, RequestMetrics } from "../../../runtime/worker/request_metrics.ts";
 import { FakeClock } from "../../_fake_clock.ts";
 
 const T = Date.UTC(2026, 10, 25, 12, 0, 0);
@@ -36,6 +36,8 @@ test("RequestMetrics writes a Common Log Format line per request with --access-l
     new Response("created", { status: 201, headers: { "content-length": "7" } }),
     start,
   );
+  assert.deepEqual(lines, [], "written in a batch, a moment later");
+  await clock.advance(ACCESS_LOG_FLUSH_MS);
   assert.deepEqual(lines, ['- - - [25/Nov/2026:11:59:59 +0000] "POST /items?id=3 HTTP/1.1" 201 7\n']);
   const combined: string[] = [];
   const other = new RequestMetrics({
@@ -44,8 +46,17 @@ test("RequestMetrics writes a Common Log Format line per request with --access-l
     accessLog: "combined",
     write: (l) => combined.push(l),
   });
-  other.answered(new Request("http://x/", { headers: { "user-agent": "probe" } }), new Response(null), other.start());
-  assert.deepEqual(combined, ['- - - [25/Nov/2026:12:00:00 +0000] "GET / HTTP/1.1" 200 - "-" "probe"\n']);
+  for (const agent of ["a", "b"]) {
+    other.answered(new Request("http://x/", { headers: { "user-agent": agent } }), new Response(null), other.start());
+  }
+  other.flush();
+  const line = (agent: string) => `- - - [25/Nov/2026:12:00:00 +0000] "GET / HTTP/1.1" 200 - "-" "${agent}"`;
+  assert.deepEqual(combined, [`${line("a")}\n${line("b")}\n`], "one write per batch; flush() writes the rest at once");
+  for (let i = 0; i < ACCESS_LOG_BATCH; i++) {
+    other.answered(new Request("http://x/"), new Response(null), other.start());
+  }
+  assert.equal(combined.length, 2, "a full batch is written without waiting");
+  assert.equal(clock.pending, 0);
   const silent: string[] = [];
   const off = new RequestMetrics({ clock, write: (l) => silent.push(l) });
   off.answered(new Request("http://x/"), new Response("x"), off.start());
