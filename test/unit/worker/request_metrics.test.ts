@@ -38,7 +38,7 @@ test("RequestMetrics writes a Common Log Format line per request with --access-l
   );
   assert.deepEqual(lines, [], "written in a batch, a moment later");
   await clock.advance(ACCESS_LOG_FLUSH_MS);
-  assert.deepEqual(lines, ['- - - [25/Nov/2026:11:59:59 +0000] "POST /items?id=3 HTTP/1.1" 201 7\n']);
+  assert.deepEqual(lines, ['- - - [25/Nov/2026:11:59:59 +0000] "POST /items?id=3 HTTP/1.1" 201 -\n']);
   const combined: string[] = [];
   const other = new RequestMetrics({
     clock,
