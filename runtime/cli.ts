@@ -264,17 +264,24 @@ async function runControl(host: SupervisorHost, command: Extract<Command, { kind
       const before = await table();
       await call("stop");
       host.writeLog(`rota: stopping the rota at ${path}${before ? ` (pid ${before.pid})` : ""}`);
-      // Gone once its control socket no longer answers: it closes after the last worker exited.
+      // Gone once its control socket no longer answers (it closes after the last
+      // worker exited) and its process has exited.
       const until = host.clock.now() + STOP_WAIT_MS;
+      let socketGone = false;
       while (host.clock.now() < until) {
-        await new Promise<void>((resolve) => host.clock.setTimeout(resolve, 100));
-        try {
-          await host.ops.callControl(path, { command: "status" }, { timeoutMs: 5000 });
-        } catch (error) {
-          if (!isGone(error)) continue;
-          host.writeLog("rota: stopped");
-          return EXIT.ok;
+        await new Promise<void>((resolve) => host.clock.setTimeout(resolve, 50));
+        if (!socketGone) {
+          try {
+            await host.ops.callControl(path, { command: "status" }, { timeoutMs: 5000 });
+            continue;
+          } catch (error) {
+            if (!isGone(error)) continue;
+            socketGone = true;
+          }
         }
+        if (before && host.ops.processAlive(before.pid)) continue;
+        host.writeLog("rota: stopped");
+        return EXIT.ok;
       }
       host.writeLog(`rota: the rota at ${path} is still stopping after ${STOP_WAIT_MS / 1000}s`);
       return EXIT.failure;

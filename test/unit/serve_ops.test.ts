@@ -47,6 +47,7 @@ function fakeOps(overrides: Partial<OpsHost> = {}) {
     callControl: () => Promise.reject(new Error("not used")),
     notify: (state) => (notified.push(state), Promise.resolve()),
     uid: () => 1000,
+    processAlive: () => false,
     ...overrides,
   };
   return { ops, served, controls, notified, closed };

@@ -77,6 +77,7 @@ function fakeHost(helloOnSpawn = true) {
       callControl: () => Promise.reject(new Error("not used")),
       notify: () => Promise.resolve(),
       uid: () => 0,
+      processAlive: () => false,
     },
     spawn(request: SpawnRequest) {
       const worker = new FakeWorker(1000 + spawned.length, request);
