@@ -61,7 +61,10 @@ function send(
     request.on("timeout", () => request.destroy(new Error(`POST ${url} timed out`)));
     // The server may answer and close before the whole body is written: that is the point.
     request.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code !== "EPIPE" && error.code !== "ECONNRESET") fail(error);
+      if (error.code !== "EPIPE" && error.code !== "ECONNRESET") return fail(error);
+      // The answer may still be on its way; one that never comes fails the wait (it hung the suite for minutes).
+      setTimeout(() => fail(new Error(`POST ${url}: ${error.code} and no answer within ${timeoutMs}ms`)), timeoutMs)
+        .unref();
     });
     let offset = 0;
     const writeMore = () => {
