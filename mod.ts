@@ -65,5 +65,14 @@ export { getConnInfo } from "./runtime/conn_info.ts";
 export { upgradeWebSocket, type UpgradeWebSocketOptions } from "./runtime/websocket.ts";
 export type { ConfigValue, ServeOptions } from "./runtime/options.ts";
 export type { Server } from "./runtime/server.ts";
+export type {
+  RotaCounters,
+  RotaEvent,
+  RotaEventKind,
+  RotaSnapshot,
+  WorkerSnapshot,
+  WorkerState,
+} from "./runtime/ops/snapshot.ts";
+export type { Histogram } from "./runtime/ops/histogram.ts";
 export type { SupervisorStats, WorkerStateName, WorkerStatus } from "./runtime/supervisor/supervisor.ts";
 export { serve } from "./adapters/mod.ts";

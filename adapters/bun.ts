@@ -18,7 +18,9 @@ import { readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import type { Host, Listener } from "../runtime/host.ts";
 import { delay } from "../runtime/_async.ts";
+import type { Closable, ServeHttpOptions } from "../runtime/ops/ops_host.ts";
 import { processChannel } from "./_node/channel.ts";
+import { opsHost } from "./_node/ops.ts";
 import { entryPath } from "./_node/entry.ts";
 import { listenError, probePort, processHost, SPEC_VARIABLE, takeSpec } from "./_node/process.ts";
 import {
@@ -51,12 +53,16 @@ interface BunApi {
   serve(options: {
     hostname: string;
     port: number;
-    reusePort: boolean;
-    idleTimeout: number;
-    maxRequestBodySize: number;
+    reusePort?: boolean;
+    idleTimeout?: number;
+    maxRequestBodySize?: number;
     fetch(request: Request, server: BunServer): Promise<Response | undefined>;
-    websocket: BunHandlers;
-  }): BunServer & { stop(closeActiveConnections?: boolean): Promise<void>; readonly pendingRequests: number };
+    websocket?: BunHandlers;
+  }): BunServer & {
+    stop(closeActiveConnections?: boolean): Promise<void>;
+    readonly pendingRequests: number;
+    readonly port: number;
+  };
 }
 
 const bun = (): BunApi => (globalThis as unknown as { Bun: BunApi }).Bun;
@@ -87,6 +93,34 @@ export function ensureConnectionMigration(file: string = MIGRATE): string[] {
   }
 }
 
+/**
+ * The admin listener on `Bun.serve` (no npm package: Bun's supervisor loads
+ * none), on its own port, never shared.
+ *
+ * @param options Address and handler; a handler that throws answers 500.
+ * @returns The bound port and a `close()` that also ends open connections.
+ * @throws {RotaError} `ERR_ROTA_LISTEN` when the address cannot be bound.
+ */
+function serveAdmin(options: ServeHttpOptions): Promise<Closable & { readonly port: number }> {
+  const { hostname, port, fetch } = options;
+  try {
+    const server = bun().serve({
+      hostname,
+      port,
+      fetch: async (request) => {
+        try {
+          return await fetch(request);
+        } catch {
+          return new Response("internal error\n", { status: 500, headers: { "content-type": "text/plain" } });
+        }
+      },
+    });
+    return Promise.resolve({ port: server.port, close: () => server.stop(true) });
+  } catch (error) {
+    return Promise.reject(listenError(hostname, port, error));
+  }
+}
+
 /** Bun as a rota host. */
 export const host: Host = {
   ...processHost,
@@ -95,6 +129,7 @@ export const host: Host = {
     await probePort(options.hostname, options.port);
     return ensureConnectionMigration();
   },
+  ops: { ...opsHost, serveHttp: serveAdmin },
   spawn(request) {
     const child = bun().spawn([process.execPath, entryPath()], {
       env: { ...process.env, [SPEC_VARIABLE]: JSON.stringify(request.spec) },

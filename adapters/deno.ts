@@ -20,6 +20,7 @@
 import { RotaError } from "../runtime/errors.ts";
 import type { Host } from "../runtime/host.ts";
 import { clusterChannel, clusterSpawn, workerServerLoaded } from "./_node/cluster.ts";
+import { denoOpsHost } from "./_deno/ops.ts";
 import { listenNodeHttp } from "./_node/http.ts";
 import type { NodeBindings } from "./_node/websocket.ts";
 import { importModule, probePort, processHost } from "./_node/process.ts";
@@ -77,4 +78,5 @@ export const host: Host = {
   spawn: clusterSpawn,
   workerChannel: clusterChannel,
   listen: (options) => listenNodeHttp(options, { bindings: denoBindings }),
+  ops: denoOpsHost,
 };

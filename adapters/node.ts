@@ -10,6 +10,7 @@
 import type { Host } from "../runtime/host.ts";
 import { clusterChannel, clusterSpawn, workerServerLoaded } from "./_node/cluster.ts";
 import { listenNodeHttp } from "./_node/http.ts";
+import { nodeMonotonicMicros, opsHost } from "./_node/ops.ts";
 import { importModule, probePort, processHost } from "./_node/process.ts";
 import { locateSyntaxError } from "./_node/syntax_location.ts";
 import { prepareTypeScript } from "./_node/typescript.ts";
@@ -33,4 +34,5 @@ export const host: Host = {
   spawn: clusterSpawn,
   workerChannel: clusterChannel,
   listen: listenNodeHttp,
+  ops: { ...opsHost, monotonicMicros: nodeMonotonicMicros },
 };

@@ -15,6 +15,7 @@
 
 import type { RuntimeName } from "./app.ts";
 import type { Clock } from "./clock.ts";
+import type { OpsHost } from "./ops/ops_host.ts";
 import type { ResolvedOptions } from "./options.ts";
 import type { SupervisorMessage, WorkerMessage, WorkerSpec } from "./protocol.ts";
 import type { NativeWebSockets, RequestConnection } from "./connection.ts";
@@ -119,6 +120,8 @@ export interface HostBase {
   isTerminal(): boolean;
   /** Write one log line to standard error. */
   writeLog(line: string): void;
+  /** Write text to standard output (help, `check` and `status` results, access log lines). */
+  writeOut(text: string): void;
   /**
    * Import a module by path (relative to the working directory) or URL.
    * @throws {RotaError} `ERR_ROTA_APP_NOT_FOUND` or `ERR_ROTA_APP_IMPORT`.
@@ -131,8 +134,8 @@ export interface HostBase {
 /** What the supervisor (and the command line around it) needs besides {@linkcode HostBase}. */
 export interface SupervisorHost extends HostBase {
   parallelism(): number;
-  /** Write text to standard output (help, `check` results). */
-  writeOut(text: string): void;
+  /** The admin listener, the control socket and systemd's notify socket. */
+  readonly ops: OpsHost;
   /** Read a UTF-8 file (relative paths from the working directory). */
   readTextFile(path: string): Promise<string>;
   /** Replace a file's content atomically (write beside it, then rename). */

@@ -84,6 +84,36 @@ export interface ServeOptions {
    */
   appConfig?: string | ConfigValue;
   /**
+   * On SIGTERM (or `close()`), keep serving this long with the health path
+   * `…/ready` answering 503, so that load balancers stop sending before the
+   * workers stop accepting (Kubernetes removes a pod's endpoint at the same
+   * moment as it sends SIGTERM); then drain. @default {0}
+   */
+  shutdownDelay?: number;
+  /**
+   * Where the app port answers the health paths `<prefix>/ready` and
+   * `<prefix>/live` itself, without reaching the app; `off` turns them off.
+   * @default {"/_rota"}
+   */
+  healthPrefix?: string;
+  /**
+   * Serve the status page, `/status.json` and Prometheus `/metrics` on this
+   * address: `host:port`, or a port alone for loopback; `off` serves nothing.
+   * @default {"off"}
+   */
+  admin?: string;
+  /**
+   * The control socket `rota status`, `rota reload` and `rota stop` talk to:
+   * a unix socket path, or `off`. @default {"" : $XDG_RUNTIME_DIR/rota/<port>.sock, else /tmp/rota-<uid>/<port>.sock}
+   */
+  controlSocket?: string;
+  /**
+   * One access log line per request on standard output, written by the
+   * worker that answered: `common` (NCSA Common Log Format), `combined` (with
+   * referrer and user agent) or `off`. @default {"off"}
+   */
+  accessLog?: "off" | "common" | "combined";
+  /**
    * rota's own settings file: JSON holding any of these options by name, e.g.
    * `{ "workers": 4, "maxRequests": 1000 }`. Options given here and the
    * environment win over it. @default {"rota.config.json" when the working directory has one}
@@ -110,7 +140,11 @@ type Kind =
   | "hostname"
   | "log-format"
   | "app-config"
-  | "file";
+  | "file"
+  | "health-prefix"
+  | "address"
+  | "control-socket"
+  | "access-log";
 
 /** One option: its `serve()` key, its flag, its environment variables, its help line. */
 export interface OptionSpec {
@@ -119,6 +153,11 @@ export interface OptionSpec {
   readonly env: readonly string[];
   readonly kind: Kind;
   readonly help: string;
+  /**
+   * The flag may stand alone on the command line, meaning this value; it then
+   * takes the next argument only when that is one of `values`.
+   */
+  readonly bare?: { readonly value: string; readonly values: readonly string[] };
 }
 
 /** The options table: the CLI's flags and help, the environment variables and `serve()` keys. */
@@ -228,6 +267,42 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     env: ["ROTA_MAX_BODY"],
     kind: "bytes",
     help: "answer 413 to a request body larger than this (default 10MB; 0: no limit)",
+  },
+  {
+    key: "shutdownDelay",
+    flag: "--shutdown-delay",
+    env: ["ROTA_SHUTDOWN_DELAY"],
+    kind: "duration",
+    help: "on SIGTERM, serve this long with <health-prefix>/ready answering 503, then drain (default 0)",
+  },
+  {
+    key: "healthPrefix",
+    flag: "--health-prefix",
+    env: ["ROTA_HEALTH_PREFIX"],
+    kind: "health-prefix",
+    help: "the app port answers <prefix>/ready and <prefix>/live itself; off turns them off (default /_rota)",
+  },
+  {
+    key: "admin",
+    flag: "--admin",
+    env: ["ROTA_ADMIN"],
+    kind: "address",
+    help: "serve the status page, /status.json and /metrics on host:port (a port alone: loopback) (default off)",
+  },
+  {
+    key: "controlSocket",
+    flag: "--control-socket",
+    env: ["ROTA_CONTROL_SOCKET"],
+    kind: "control-socket",
+    help: "unix socket for rota status/reload/stop, or off (default $XDG_RUNTIME_DIR/rota/<port>.sock)",
+  },
+  {
+    key: "accessLog",
+    flag: "--access-log",
+    env: ["ROTA_ACCESS_LOG"],
+    kind: "access-log",
+    help: "an access log line per request on stdout: common, combined or off; alone: common (default off)",
+    bare: { value: "common", values: ["common", "combined", "off"] },
   },
   {
     key: "appConfig",
@@ -394,6 +469,23 @@ function coerce(spec: OptionSpec, value: unknown, from: string | undefined): unk
         fail("'pretty' or 'json'");
       }
       return value;
+    case "access-log":
+      if (value !== "off" && value !== "common" && value !== "combined") fail("'common', 'combined' or 'off'");
+      return value;
+    case "health-prefix":
+      if (value === "off") return value;
+      if (!isText || !/^(\/[A-Za-z0-9._~-]+)+$/.test(value)) fail("a path like /_rota (no trailing slash), or off");
+      return value;
+    case "control-socket":
+      if (value === "off") return value;
+      if (!isText || !value.startsWith("/") || /[\0\n]/.test(value)) fail("an absolute path, or off");
+      return value;
+    case "address": {
+      if (value === "off") return value;
+      const address = isText ? parseAddress(value) : undefined;
+      if (!address) fail("host:port, [ipv6]:port, a port alone (loopback), or off");
+      return formatAddress(address!);
+    }
   }
 }
 
@@ -455,6 +547,11 @@ export function resolveOptions(options: RawOptions, context: ResolveContext): Re
     watchdogTimeout: 30000,
     requestTimeout: 0,
     maxBody: 10 * 1024 * 1024,
+    shutdownDelay: 0,
+    healthPrefix: "/_rota",
+    admin: "off",
+    controlSocket: "",
+    accessLog: "off",
     appConfig: {},
   };
   const resolved: Record<string, unknown> = { app };
@@ -504,3 +601,40 @@ export function settingsPath(options: RawOptions, env: Readonly<Record<string, s
 
 /** The settings file rota reads from the working directory when none is named. */
 export const SETTINGS_FILE = "rota.config.json";
+
+/** A host and a port. */
+export interface Address {
+  readonly hostname: string;
+  readonly port: number;
+}
+
+/**
+ * Read an address for a listener: `host:port`, `[ipv6]:port`, or a port
+ * alone, which means loopback (an admin listener is never public by accident).
+ *
+ * @param text The address as written.
+ * @returns The address, or `undefined` when `text` is not one. Port 0 picks a free port.
+ * @example
+ * ```ts
+ * parseAddress("9100"); // { hostname: "127.0.0.1", port: 9100 }
+ * parseAddress("0.0.0.0:9100"); // { hostname: "0.0.0.0", port: 9100 }
+ * ```
+ */
+export function parseAddress(text: string): Address | undefined {
+  const match = /^(?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(text.trim());
+  if (!match) return undefined;
+  const port = Number(match[2]);
+  if (port > 65535) return undefined;
+  const host = match[1] ?? "127.0.0.1";
+  return { hostname: host.startsWith("[") ? host.slice(1, -1) : host, port };
+}
+
+/**
+ * Write an address as `host:port` (`[ipv6]:port`), as {@linkcode parseAddress} reads it.
+ *
+ * @param address The address.
+ * @returns The text.
+ */
+export function formatAddress(address: Address): string {
+  return `${address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname}:${address.port}`;
+}

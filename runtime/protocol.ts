@@ -44,6 +44,41 @@ export interface WorkerSpec {
   readonly requestTimeout: number;
   /** Answer 413 to a request body larger than this many bytes; 0: no limit. */
   readonly maxBody: number;
+  /** Where the app port answers `/ready` and `/live` itself; empty: it does not. */
+  readonly healthPrefix: string;
+  /** The rota's health when the worker was spawned; later changes arrive as `health`. */
+  readonly health: RotaHealth;
+  /** Access log lines on standard output: `off`, `common` or `combined`. */
+  readonly accessLog: "off" | "common" | "combined";
+  /** Colour pretty log lines (the supervisor's standard error is a terminal). */
+  readonly logColor: boolean;
+}
+
+/**
+ * The rota's health as the supervisor tells its workers, which answer the
+ * health paths on the app port with it.
+ */
+export interface RotaHealth {
+  /** At least one worker is ready and the rota is not stopping. */
+  readonly ready: boolean;
+  /** How many workers are ready. */
+  readonly workersReady: number;
+  /** The supervisor's phase. */
+  readonly phase: "starting" | "running" | "stopping";
+  /** The supervisor's pid. */
+  readonly pid: number;
+}
+
+/**
+ * Request durations observed since the previous heartbeat, in seconds, over
+ * the bounds both ends know (`REQUEST_SECONDS_BOUNDS`): `counts[i]` counts
+ * the observations in bucket `i` (not cumulative), the last one those above
+ * every bound.
+ */
+export interface HistogramDelta {
+  readonly counts: number[];
+  readonly sum: number;
+  readonly count: number;
 }
 
 /** A configuration value and its version. */
@@ -98,10 +133,10 @@ export type WorkerMessage =
   | { rota: 1; type: "paused" }
   /** The worker drains on its own (a signal sent to it, or its supervisor went away). */
   | { rota: 1; type: "draining"; reason: string }
-  /** An init attempt succeeded. */
-  | { rota: 1; type: "init-ok"; attempt: number }
-  /** An init attempt failed; the worker stays up and retries. */
-  | { rota: 1; type: "init-failed"; attempt: number; code: string; message: string }
+  /** An init attempt succeeded, after `ms` milliseconds. */
+  | { rota: 1; type: "init-ok"; attempt: number; ms?: number }
+  /** An init attempt failed after `ms` milliseconds; the worker stays up and retries. */
+  | { rota: 1; type: "init-failed"; attempt: number; code: string; message: string; ms?: number }
   /** An init attempt ignored its abort signal past the deadline: replace this worker. */
   | { rota: 1; type: "init-hung"; attempt: number }
   /** The worker cannot serve at all (bad module, port in use) and is exiting. */
@@ -141,6 +176,8 @@ export interface HeartbeatMessage {
   oldestMethod?: string;
   oldestPath?: string;
   oldestMs?: number;
+  /** Request durations since the previous heartbeat; absent when there were none. */
+  requestSeconds?: HistogramDelta;
 }
 
 /** Supervisor → worker. */
@@ -151,6 +188,12 @@ export type SupervisorMessage =
   | { rota: 1; type: "holding" }
   /** How many other workers are ready now (the worker accepts only while ready, or while this is 0). */
   | { rota: 1; type: "peers"; ready: number }
+  /**
+   * The rota's health, sent when it changes and every second: the health
+   * paths answer with it, and a worker that stops hearing from its
+   * supervisor answers `/live` with 503.
+   */
+  | ({ rota: 1; type: "health" } & RotaHealth)
   /** A new configuration: apply it, run `reload`, answer `config-ack`. */
   | { rota: 1; type: "config"; version: number; value: unknown }
   /** How a `publish` ended: the new version and who failed to apply it, or an error code. */
@@ -176,8 +219,8 @@ const WORKER_MESSAGES: Record<WorkerMessage["type"], Shape> = {
   "listening": {},
   "paused": {},
   "draining": { reason: "string" },
-  "init-ok": { attempt: "number" },
-  "init-failed": { attempt: "number", code: "string", message: "string" },
+  "init-ok": { attempt: "number", ms: "number?" },
+  "init-failed": { attempt: "number", code: "string", message: "string", ms: "number?" },
   "init-hung": { attempt: "number" },
   "fatal": { code: "string", message: "string" },
   "recycle": { reason: "string", detail: "string" },
@@ -194,6 +237,7 @@ const WORKER_MESSAGES: Record<WorkerMessage["type"], Shape> = {
     oldestMethod: "string?",
     oldestPath: "string?",
     oldestMs: "number?",
+    requestSeconds: "object?",
   },
 };
 
@@ -201,6 +245,7 @@ const SUPERVISOR_MESSAGES: Record<SupervisorMessage["type"], Shape> = {
   "drain": {},
   "holding": {},
   "peers": { ready: "number" },
+  "health": { ready: "boolean", workersReady: "number", phase: "string", pid: "number" },
   "config": { version: "number", value: "json" },
   "publish-result": {
     id: "number",
@@ -229,6 +274,10 @@ const SPEC_FIELDS: Shape = {
   heartbeatInterval: "number",
   requestTimeout: "number",
   maxBody: "number",
+  healthPrefix: "string",
+  health: "object",
+  accessLog: "string",
+  logColor: "boolean",
 };
 
 /** The result of parsing: the message, or why it was refused. */

@@ -8,7 +8,9 @@
 import { loadApp } from "./app.ts";
 import { describeError, RotaError } from "./errors.ts";
 import type { SupervisorHost } from "./host.ts";
-import { createLogger } from "./log.ts";
+import { createLogger, wantsColor } from "./log.ts";
+import type { RotaSnapshot } from "./ops/snapshot.ts";
+import { startOperations } from "./ops/serve_ops.ts";
 import { type RawOptions, resolveOptions, settingsPath } from "./options.ts";
 import { readSettings } from "./settings_file.ts";
 import { ConfigFile } from "./supervisor/config_file.ts";
@@ -22,6 +24,8 @@ export interface Server extends AsyncDisposable {
   status(): WorkerStatus[];
   /** Replacements, crashes, and the time no worker was ready. */
   stats(): SupervisorStats;
+  /** Everything operations see: workers, counters, histograms, recent events (what `rota status` prints). */
+  snapshot(): RotaSnapshot;
   /**
    * Re-read the `--app-config` file (publishing it when it changed), then replace
    * every worker with a fresh process (fresh code), one at a time,
@@ -62,6 +66,12 @@ export interface StartControl {
   stop?: AbortSignal;
   /** Stop now: kill every worker and reject at once, without waiting for the stage in progress. */
   force?: AbortSignal;
+  /**
+   * `rota stop` arrived on the control socket: the caller stops the rota as
+   * it would on SIGTERM (so that a stop asked while starting is a stop, not a
+   * failure). @default {a graceful close of the supervisor}
+   */
+  requestStop?: () => void;
 }
 
 function stoppedWhileStarting(): RotaError {
@@ -121,10 +131,12 @@ export async function startServer(
     parallelism: host.parallelism(),
     isTerminal: host.isTerminal(),
   });
+  const logColor = options.logFormat === "pretty" && wantsColor(host.isTerminal(), env);
   const log = createLogger({
     format: options.logFormat,
     name: "supervisor",
-    fields: options.logFormat === "json" ? { pid: host.pid() } : {},
+    pid: host.pid(),
+    color: logColor,
     write: host.writeLog,
   });
   if (settings) log.info(`settings from ${settings.path}`);
@@ -140,10 +152,40 @@ export async function startServer(
     }
   }, control);
   for (const warning of await stage(() => host.prepare(options), control)) log.warn(warning);
+  const supervisor = new Supervisor(host, {
+    options: { ...options, app: url },
+    log,
+    config: { initial, file },
+    logColor,
+  });
+  // Not a stage: once listening, operations are closed with the supervisor, a stop meanwhile included.
+  const requestStop = control.requestStop ?? (() => void supervisor.close());
+  const operations = await startOperations({
+    ops: host.ops,
+    supervisor: {
+      snapshot: () => supervisor.snapshot(),
+      reload: () => supervisor.reload(),
+      get reloading() {
+        return supervisor.reloading;
+      },
+      close: () => (requestStop(), supervisor.closed),
+      onLifecycle: (listener) => supervisor.onLifecycle(listener),
+    },
+    options,
+    env,
+    pid: host.pid(),
+    clock: host.clock,
+    log,
+  });
   log.info(
     `starting ${options.workers} worker${options.workers === 1 ? "" : "s"} of ${options.app} on ${host.runtime}`,
+    { event: "rota.starting" },
   );
-  const supervisor = new Supervisor(host, { options: { ...options, app: url }, log, config: { initial, file } });
+  // Operations outlive the workers: the control socket answers `rota stop` until the very end.
+  const closed = supervisor.closed.then(async (code) => {
+    await operations.close();
+    return code;
+  });
   const { stop, force } = control;
   const close = () => void supervisor.close();
   const kill = () => void supervisor.forceClose();
@@ -156,21 +198,29 @@ export async function startServer(
     // Never leave workers behind: whatever went wrong, they are gone first.
     if (force?.aborted) void supervisor.forceClose();
     else void supervisor.close();
-    await supervisor.closed;
+    await closed;
     throw error;
   } finally {
     stop?.removeEventListener("abort", close);
     force?.removeEventListener("abort", kill);
   }
   return {
-    closed: supervisor.closed,
+    closed,
     status: () => supervisor.status(),
     stats: () => supervisor.stats(),
+    snapshot: () => supervisor.snapshot(),
     reload: () => void supervisor.reload(),
-    close: () => supervisor.close(),
-    forceClose: () => supervisor.forceClose(),
+    close: async () => {
+      await supervisor.close();
+      return await closed;
+    },
+    forceClose: async () => {
+      await supervisor.forceClose();
+      return await closed;
+    },
     [Symbol.asyncDispose]: async () => {
       await supervisor.close();
+      await closed;
     },
   };
 }

@@ -1,14 +1,16 @@
 /**
  * The admin HTTP listener (metrics, health, the status page) of a supervisor,
- * through `node:http` and `@hono/node-server`, which Node, Bun and Deno all run.
+ * through `node:http` and `@hono/node-server`, which Node and Deno run (Bun
+ * serves it with `Bun.serve`). `@hono/node-server` is loaded only when an
+ * admin listener is asked for.
  *
  * @module
  */
 
-import { createAdaptorServer } from "@hono/node-server";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Closable, ServeHttpOptions } from "../../runtime/ops/ops_host.ts";
+import { loadNodeServer } from "./http.ts";
 import { listenError } from "./process.ts";
 
 /**
@@ -18,8 +20,9 @@ import { listenError } from "./process.ts";
  * @returns The bound port and a `close()` that also ends open connections.
  * @throws {RotaError} `ERR_ROTA_LISTEN` when the address cannot be bound.
  */
-export function serveHttp(options: ServeHttpOptions): Promise<Closable & { readonly port: number }> {
+export async function serveHttp(options: ServeHttpOptions): Promise<Closable & { readonly port: number }> {
   const { hostname, port, fetch } = options;
+  const { createAdaptorServer } = await loadNodeServer();
   const answer = async (request: Request): Promise<Response> => {
     try {
       return await fetch(request);
@@ -28,7 +31,7 @@ export function serveHttp(options: ServeHttpOptions): Promise<Closable & { reado
     }
   };
   const server = createAdaptorServer({ fetch: answer }) as Server;
-  return new Promise((resolve, reject) => {
+  return await new Promise((resolve, reject) => {
     const failed = (error: unknown) => reject(listenError(hostname, port, error));
     server.once("error", failed);
     server.listen(port, hostname, () => {

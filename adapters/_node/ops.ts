@@ -6,6 +6,7 @@
  * @module
  */
 
+import { readFileSync } from "node:fs";
 import process from "node:process";
 import type { OpsHost } from "../../runtime/ops/ops_host.ts";
 import { serveHttp } from "./admin.ts";
@@ -19,4 +20,38 @@ export const opsHost: OpsHost = {
   callControl,
   notify: (state) => notifySystemd(state),
   uid: () => process.getuid?.() ?? 0,
+  processAlive,
 };
+
+/**
+ * Whether a process runs: signal 0 reaches it, and Linux does not list it as a
+ * zombie (exited, its parent has not collected it yet).
+ *
+ * @param pid The process.
+ * @returns False once it has exited.
+ */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    // EPERM: it runs, as someone else.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+  try {
+    // The state follows the parenthesised command name, which may itself contain spaces.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * `CLOCK_MONOTONIC` in microseconds, on Node, whose `hrtime` reads that
+ * clock (libuv's `uv_hrtime`); Bun's and Deno's count from their own start.
+ *
+ * @returns Microseconds.
+ */
+export function nodeMonotonicMicros(): bigint {
+  return process.hrtime.bigint() / 1000n;
+}

@@ -46,8 +46,12 @@ function clfTime(epochMs: number): string {
   }:${two(d.getUTCSeconds())} +0000]`;
 }
 
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 /** Quote-safe text: `"` and `\` escaped, control and non-ASCII bytes as `\xHH` (as Apache does). */
 function escape(text: string): string {
+  // The common case, printable ASCII with nothing to escape, costs one test (this runs per request).
+  if (PLAIN.test(text)) return text;
   let out = "";
   for (const byte of new TextEncoder().encode(text)) {
     if (byte === 0x22) out += '\\"';

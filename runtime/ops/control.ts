@@ -25,7 +25,9 @@ export interface ControlRequest {
 /** One answer. */
 export type ControlResponse =
   | { readonly ok: true; readonly command: "status"; readonly snapshot: RotaSnapshot }
-  | { readonly ok: true; readonly command: "reload" | "stop" }
+  /** `failed`: slots whose replacement failed during the reload (their old worker keeps serving). */
+  | { readonly ok: true; readonly command: "reload"; readonly failed?: readonly number[] }
+  | { readonly ok: true; readonly command: "stop" }
   | { readonly ok: false; readonly error: { readonly code: string; readonly message: string } };
 
 /** The outcome of reading one line. */
@@ -86,7 +88,7 @@ export function parseControlRequest(line: string): Parsed<ControlRequest> {
 export function parseControlResponse(line: string): Parsed<ControlResponse> {
   const parsed = parseLine(line);
   if (!parsed.ok) return parsed;
-  const { ok, command, snapshot, error } = parsed.value as Record<string, unknown>;
+  const { ok, command, snapshot, error, failed } = parsed.value as Record<string, unknown>;
   if (ok === false) {
     const { code, message } = (error ?? {}) as Record<string, unknown>;
     if (typeof code !== "string" || typeof message !== "string") {
@@ -99,7 +101,14 @@ export function parseControlResponse(line: string): Parsed<ControlResponse> {
     if (typeof snapshot !== "object" || snapshot === null) return { ok: false, reason: "'status' needs a snapshot" };
     return { ok: true, value: { ok: true, command, snapshot: snapshot as RotaSnapshot } };
   }
-  if (command === "reload" || command === "stop") return { ok: true, value: { ok: true, command } };
+  if (command === "reload") {
+    if (failed === undefined) return { ok: true, value: { ok: true, command } };
+    if (!Array.isArray(failed) || !failed.every((slot) => Number.isInteger(slot))) {
+      return { ok: false, reason: "'failed' must be a list of slots" };
+    }
+    return { ok: true, value: { ok: true, command, failed } };
+  }
+  if (command === "stop") return { ok: true, value: { ok: true, command } };
   return { ok: false, reason: `unknown command ${JSON.stringify(command)}` };
 }
 
@@ -136,8 +145,8 @@ export function defaultControlPath(context: ControlPathContext): string {
 export interface ControlActions {
   /** The rota now. */
   snapshot(): RotaSnapshot;
-  /** Replace every worker; resolves when the reload is done. */
-  reload(): Promise<void>;
+  /** Replace every worker; resolves when the reload is done, with the slots whose replacement failed. */
+  reload(): Promise<void | { readonly failed: readonly number[] }>;
   /** Begin a graceful shutdown; the answer goes out before the socket closes. */
   stop(): void;
 }
@@ -157,9 +166,10 @@ export function createControlHandler(actions: ControlActions): (request: Control
     switch (request.command) {
       case "status":
         return { ok: true, command: "status", snapshot: actions.snapshot() };
-      case "reload":
-        await actions.reload();
-        return { ok: true, command: "reload" };
+      case "reload": {
+        const failed = (await actions.reload())?.failed ?? [];
+        return failed.length === 0 ? { ok: true, command: "reload" } : { ok: true, command: "reload", failed };
+      }
       case "stop":
         actions.stop();
         return { ok: true, command: "stop" };

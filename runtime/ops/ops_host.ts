@@ -62,4 +62,15 @@ export interface OpsHost {
   notify(state: string): Promise<void>;
   /** This process's user id, for the default control socket path (`defaultControlPath`); 0 where the runtime has none. */
   uid(): number;
+  /**
+   * Whether a process still runs (a zombie waiting for its parent counts as
+   * gone): `rota stop` waits for the rota's own exit.
+   */
+  processAlive(pid: number): boolean;
+  /**
+   * `CLOCK_MONOTONIC` in microseconds, which systemd wants beside
+   * `RELOADING=1` (`MONOTONIC_USEC=`); absent where the runtime cannot read
+   * that clock (Bun's and Deno's `hrtime` count from their own start).
+   */
+  monotonicMicros?(): bigint;
 }

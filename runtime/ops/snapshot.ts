@@ -16,9 +16,13 @@ export const WORKER_STATES: readonly WorkerState[] = ["starting", "ready", "fail
 
 /** One worker process. */
 export interface WorkerSnapshot {
+  /** The slot it fills, from 0. */
   readonly slot: number;
+  /** How many workers the slot had before this one. */
   readonly generation: number;
+  /** Its process id. */
   readonly pid: number;
+  /** Where it is in its life. */
   readonly state: WorkerState;
   /** `incoming`: a replacement not yet promoted; `retired`: replaced, on its way out. */
   readonly role: "active" | "incoming" | "retired";
@@ -59,9 +63,13 @@ export type RotaEventKind =
 export interface RotaEvent {
   /** Epoch milliseconds. */
   readonly time: number;
+  /** The worker's slot. */
   readonly slot: number;
+  /** The worker's generation. */
   readonly generation: number;
+  /** The worker's process id. */
   readonly pid: number;
+  /** What happened. */
   readonly kind: RotaEventKind;
   /** A short free text, e.g. the recycle reason. */
   readonly detail?: string;
@@ -69,14 +77,19 @@ export interface RotaEvent {
 
 /** Totals since the supervisor started. */
 export interface RotaCounters {
+  /** Replacement workers promoted in place of an old one. */
   readonly replacements: number;
+  /** Workers that exited without being asked to. */
   readonly crashes: number;
+  /** Workers respawned after a crash, a watchdog kill or a refused start. */
   readonly restarts: number;
+  /** Workers killed because their heartbeats stopped. */
   readonly watchdogKills: number;
   /** Milliseconds during which no worker was ready while rota was running. */
   readonly noWorkerReadyMs: number;
   /** Recycles by reason (`max-requests`, `max-lifetime`, `max-memory`, `reload`, …). */
   readonly recycles: Readonly<Record<string, number>>;
+  /** Runs of the app's `init` by result. */
   readonly initAttempts: { readonly ok: number; readonly failed: number };
 }
 
@@ -84,6 +97,7 @@ export interface RotaCounters {
 export interface RotaSnapshot {
   /** Epoch milliseconds when the snapshot was taken. */
   readonly time: number;
+  /** The runtime the rota runs on. */
   readonly runtime: "node" | "bun" | "deno";
   /** The supervisor's pid. */
   readonly pid: number;
@@ -91,15 +105,21 @@ export interface RotaSnapshot {
   readonly startedAt: number;
   /** rota's version. */
   readonly version: string;
+  /** The supervisor's phase: `stopping` from the stop's first moment (the shutdown delay included). */
   readonly phase: "starting" | "running" | "stopping";
   /** At least one worker is ready and rota is not stopping. */
   readonly ready: boolean;
   /** The app module. */
   readonly app: string;
+  /** The app port. */
   readonly port: number;
+  /** The address the app port is bound to. */
   readonly hostname: string;
+  /** Every live worker, by slot then generation. */
   readonly workers: readonly WorkerSnapshot[];
+  /** The shared configuration's version. */
   readonly configVersion: number;
+  /** Totals since the supervisor started. */
   readonly counters: RotaCounters;
   /** Aggregated over every worker, those gone included. */
   readonly histograms: { readonly requestSeconds: Histogram; readonly initSeconds: Histogram };

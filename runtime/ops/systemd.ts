@@ -140,10 +140,15 @@ export class SystemdNotifier {
    * A rolling reload started; `ready()` ends it.
    *
    * @param status The `STATUS=` line.
+   * @param monotonicUsec `CLOCK_MONOTONIC` now, in microseconds, sent as
+   * `MONOTONIC_USEC=` (systemd ≥ 253 matches it against the reload it asked
+   * for, `Type=notify-reload`); left out when unknown.
    * @returns When systemd has it.
    */
-  reloading(status: string): Promise<void> {
-    return this.#send([["RELOADING", 1], ["STATUS", status]]);
+  reloading(status: string, monotonicUsec?: bigint): Promise<void> {
+    const fields: Array<[string, string | number]> = [["RELOADING", 1], ["STATUS", status]];
+    if (monotonicUsec !== undefined) fields.push(["MONOTONIC_USEC", String(monotonicUsec)]);
+    return this.#send(fields);
   }
 
   /**
@@ -167,9 +172,15 @@ export class SystemdNotifier {
     return this.#send([["STATUS", status]]);
   }
 
-  /** Stop the watchdog timer; idempotent. */
-  close(): void {
+  /**
+   * Stop the watchdog timer; idempotent.
+   *
+   * @returns When every state sent so far was delivered (or failed), so that
+   * a process about to exit does not cut its last `STOPPING=1` short.
+   */
+  close(): Promise<void> {
     this.#stopWatchdog();
+    return this.#queue;
   }
 
   #startWatchdog(): void {

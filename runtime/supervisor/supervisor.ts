@@ -10,7 +10,11 @@
  * - `worker_spec.ts`: what a new worker is told;
  * - `config_store.ts` and `config_file.ts`: the shared configuration;
  * - `watchdog.ts`: heartbeat deadlines, for workers whose event loop is blocked;
- * - `memory_watch.ts`: each worker's resident memory against the soft and hard limits.
+ * - `memory_watch.ts`: each worker's resident memory against the soft and hard limits;
+ * - `health_broadcast.ts`: the rota's health, told to every worker (the health paths);
+ * - `snapshot_source.ts`: counters, histograms and events, and the snapshot operations read;
+ * - `reload_progress.ts` and `events.ts`: when a rolling reload is over, and the
+ *   lifecycle events (started, reloading, reloaded, stopping, stopped) operations hear.
  *
  * Each slot holds an `active` worker and, while it is being replaced, an
  * `incoming` one. The incoming worker must become ready before the active one
@@ -24,11 +28,17 @@
 import type { TimerHandle } from "../clock.ts";
 import { describeError, RotaError, type RotaErrorCode } from "../errors.ts";
 import type { ProcessExit, SupervisorHost, WorkerProcess } from "../host.ts";
-import type { Logger } from "../log.ts";
+import type { LogFields, Logger } from "../log.ts";
+import type { RotaSnapshot } from "../ops/snapshot.ts";
 import type { ResolvedOptions } from "../options.ts";
-import { type HeartbeatMessage, parseWorkerMessage, type WorkerMessage } from "../protocol.ts";
+import { type HeartbeatMessage, parseWorkerMessage, type RotaHealth, type WorkerMessage } from "../protocol.ts";
+import { VERSION } from "../version.ts";
 import { WarningThrottle } from "../warning_throttle.ts";
 import { AvailabilityClock } from "./availability.ts";
+import { Listeners, type RotaLifecycle } from "./events.ts";
+import { HealthBroadcast } from "./health_broadcast.ts";
+import { ReloadProgress } from "./reload_progress.ts";
+import { type RecycleReason, SnapshotSource } from "./snapshot_source.ts";
 import type { ConfigFile } from "./config_file.ts";
 import { ConfigStore, type ConfigTarget } from "./config_store.ts";
 import { type CrashHistory, decideRestart, type RestartPolicy } from "./restart_policy.ts";
@@ -112,6 +122,8 @@ export interface SupervisorTuning {
    * supervisor too. @default {250}
    */
   ownDrainGrace?: number;
+  /** Epoch milliseconds, for snapshots and events. @default {Date.now} */
+  wallClock?: () => number;
 }
 
 /** What a supervisor is built with. */
@@ -124,6 +136,8 @@ export interface SupervisorInit {
   config?: { initial: unknown; file?: ConfigFile };
   /** Internal timings. @default {{}} */
   tuning?: SupervisorTuning;
+  /** Whether pretty log lines are coloured; workers follow it. @default {false} */
+  logColor?: boolean;
 }
 
 interface Slot {
@@ -142,14 +156,23 @@ type Phase =
   | { kind: "idle" }
   | { kind: "starting"; resolve: () => void; reject: (error: unknown) => void }
   | { kind: "running" }
-  /** `code`: what the rota exits with once every worker is gone. */
-  | { kind: "stopping"; code: number; forced: boolean }
+  /**
+   * `code`: what the rota exits with once every worker is gone. `delay`: the
+   * `--shutdown-delay` timer while workers still serve (readiness already
+   * answers 503); the drain starts when it fires.
+   */
+  | { kind: "stopping"; code: number; forced: boolean; delay: TimerHandle | undefined }
   | { kind: "stopped"; code: number };
 
-/** How to stop: the exit code, whether to kill instead of drain, and why (for a start that is cut short). */
+/**
+ * How to stop: the exit code, whether to kill instead of drain, whether to
+ * keep serving for `--shutdown-delay` first (a requested stop of a running
+ * rota), and why (for a start that is cut short).
+ */
 interface Stop {
   readonly code: number;
   readonly force: boolean;
+  readonly delay?: boolean;
   readonly error?: RotaError;
 }
 
@@ -186,6 +209,11 @@ export class Supervisor {
   #watchdogKills = 0;
   #memory: MemoryWatch<WorkerRecord>;
   #throttle: WarningThrottle;
+  #health: HealthBroadcast;
+  #ops: SnapshotSource;
+  #reload = new ReloadProgress();
+  #lifecycle: Listeners<RotaLifecycle>;
+  #logColor: boolean;
   #closed: Promise<number>;
   #resolveClosed!: (code: number) => void;
 
@@ -194,7 +222,7 @@ export class Supervisor {
    * @param init Options, log, configuration and tuning.
    */
   constructor(host: SupervisorHost, init: SupervisorInit) {
-    const { options, log, config = { initial: {} }, tuning = {} } = init;
+    const { options, log, config = { initial: {} }, tuning = {}, logColor = false } = init;
     const {
       killGrace = 3000,
       stableAfter = 30000,
@@ -202,7 +230,9 @@ export class Supervisor {
       respawnMax = 30000,
       random = Math.random,
       ownDrainGrace = 250,
+      wallClock = Date.now,
     } = tuning;
+    this.#logColor = logColor;
     this.#host = host;
     this.#options = options;
     this.#log = log;
@@ -250,7 +280,84 @@ export class Supervisor {
       over: (worker, level, rss) => this.#onMemory(worker, level, rss),
     });
     this.#throttle = new WarningThrottle({ log, clock: host.clock });
+    this.#health = new HealthBroadcast({
+      clock: host.clock,
+      send: (health) => {
+        for (const worker of this.#live) worker.send({ rota: 1, type: "health", ...health });
+      },
+    });
+    this.#ops = new SnapshotSource({
+      clock: host.clock,
+      wallClock,
+      identity: {
+        runtime: host.runtime,
+        pid: host.pid(),
+        version: VERSION,
+        app: options.app,
+        port: options.port,
+        hostname: options.hostname,
+      },
+    });
+    this.#lifecycle = new Listeners((error) => log.error(`a lifecycle listener threw: ${describeError(error)}`));
     this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+  }
+
+  /**
+   * Hear the rota's lifecycle: started, reloading, reloaded, stopping, stopped.
+   *
+   * @param listener Called with each event.
+   * @returns Its removal.
+   */
+  onLifecycle(listener: (event: RotaLifecycle) => void): () => void {
+    return this.#lifecycle.add(listener);
+  }
+
+  /** Whether a rolling reload is under way (from its start until every slot settled). */
+  get reloading(): boolean {
+    return this.#reload.state.kind === "running";
+  }
+
+  /**
+   * The rota now, for metrics, `rota status` and the status page.
+   *
+   * @returns A snapshot: plain data.
+   */
+  snapshot(): RotaSnapshot {
+    const health = this.#currentHealth();
+    return this.#ops.snapshot({
+      phase: health.phase,
+      ready: health.ready,
+      configVersion: this.#config.current.version,
+      ...this.stats(),
+      workers: [...this.#live].map((worker) => {
+        const slot = this.#slots[worker.slot];
+        return {
+          key: worker,
+          slot: worker.slot,
+          generation: worker.generation,
+          pid: worker.child.pid,
+          state: worker.state,
+          role: slot.active === worker ? "active" : slot.incoming === worker ? "incoming" : "retired",
+          startedAt: worker.startedAt,
+          readyAt: worker.readyAt,
+          heartbeat: this.#watchdog.last(worker),
+          rss: this.#host.residentMemory(worker.child.pid),
+        };
+      }),
+    });
+  }
+
+  /** The rota's health, as workers answer the health paths with it. */
+  #currentHealth(): RotaHealth {
+    const phase = this.#phase.kind;
+    const stopping = phase === "stopping" || phase === "stopped";
+    const workersReady = this.#readyCount();
+    return {
+      ready: workersReady > 0 && !stopping,
+      workersReady,
+      phase: stopping ? "stopping" : phase === "running" ? "running" : "starting",
+      pid: this.#host.pid(),
+    };
   }
 
   /** Resolves with the exit code once every worker has exited after a stop. */
@@ -275,6 +382,7 @@ export class Supervisor {
       this.#phase = { kind: "starting", resolve, reject };
       this.#unwatchConfig = this.#config.watch();
       this.#memory.start();
+      this.#health.start(this.#currentHealth());
       for (const slot of this.#slots) this.#spawn(slot, "active");
     });
   }
@@ -315,18 +423,25 @@ export class Supervisor {
     // Configuration first, so the fresh workers start with it.
     await this.#config.refresh();
     if (this.#phase.kind !== "running") return;
-    this.#log.info("rolling reload of every worker");
-    for (const slot of this.#slots) this.#rollout.request(slot.index, "reload");
+    this.#log.info("rolling reload of every worker", { event: "rota.reload" });
+    this.#reload.begin(this.#slots);
+    this.#lifecycle.emit({ type: "reloading" });
+    for (const slot of this.#slots) {
+      if (slot.active && isServing(slot.active.state)) this.#ops.recycle(identity(slot.active), "reload");
+      this.#rollout.request(slot.index, "reload");
+    }
   }
 
   /**
-   * Stop gracefully: every worker drains (stop accepting, finish in-flight
-   * requests, `dispose`) and is killed after the graceful timeout.
+   * Stop gracefully: readiness turns 503 at once; a running rota keeps
+   * serving for `--shutdown-delay`; then every worker drains (stop accepting,
+   * finish in-flight requests, `dispose`) and is killed after the graceful
+   * timeout.
    *
    * @returns The exit code: 0, or what an earlier stop decided.
    */
   close(): Promise<number> {
-    return this.#stop({ code: 0, force: false });
+    return this.#stop({ code: 0, force: false, delay: true });
   }
 
   /**
@@ -338,14 +453,20 @@ export class Supervisor {
     return this.#stop({ code: 1, force: true });
   }
 
-  /** The one stop path: graceful or forced, from any phase. */
+  /**
+   * The one stop path: graceful or forced, from any phase, in stages:
+   * readiness turns 503 at once (the health every worker answers with);
+   * a requested stop of a running rota keeps serving for `--shutdown-delay`;
+   * then every worker drains, or is killed when forced.
+   */
   #stop(how: Stop): Promise<number> {
     const phase = this.#phase;
     if (phase.kind === "stopped") return this.#closed;
     if (phase.kind === "stopping") {
       if (how.force && !phase.forced) {
-        this.#phase = { kind: "stopping", code: how.code, forced: true };
-        this.#log.warn("forced shutdown: killing every worker");
+        this.#host.clock.clearTimeout(phase.delay);
+        this.#phase = { kind: "stopping", code: how.code, forced: true, delay: undefined };
+        this.#log.warn("forced shutdown: killing every worker", { event: "rota.stopping" });
         for (const worker of this.#live) worker.child.kill("SIGKILL");
       }
       return this.#closed;
@@ -353,22 +474,53 @@ export class Supervisor {
     if (phase.kind === "starting") {
       phase.reject(how.error ?? new RotaError("ERR_ROTA_STARTUP_FAILED", "Stopped while starting"));
     }
-    this.#phase = { kind: "stopping", code: how.code, forced: how.force };
+    const delay = how.delay && !how.force && phase.kind === "running" ? this.#options.shutdownDelay : 0;
+    this.#phase = { kind: "stopping", code: how.code, forced: how.force, delay: undefined };
     const now = this.#host.clock.now();
     this.#availability.stop(now);
     const { replacements, crashes, noWorkerReadyMs, watchdogKills } = this.stats();
-    if (how.force) this.#log.warn("forced shutdown: killing every worker");
-    else this.#log.info("shutting down gracefully", { replacements, crashes, noWorkerReadyMs, watchdogKills });
+    if (how.force) this.#log.warn("forced shutdown: killing every worker", { event: "rota.stopping" });
+    else {
+      this.#log.info("shutting down gracefully", {
+        event: "rota.stopping",
+        replacements,
+        crashes,
+        noWorkerReadyMs,
+        watchdogKills,
+        ...(delay > 0 ? { shutdownDelayMs: delay } : {}),
+      });
+    }
     this.#rollout.stop();
+    this.#reload.cancel();
     this.#unwatchConfig();
     this.#memory.stop();
     for (const slot of this.#slots) this.#host.clock.clearTimeout(slot.respawn);
+    // Readiness first: load balancers hear 503 while the workers still serve.
+    this.#health.update(this.#currentHealth());
+    this.#lifecycle.emit({ type: "stopping", delayMs: delay });
+    if (delay > 0 && this.#live.size > 0) {
+      this.#log.info(
+        `serving ${delay}ms more (--shutdown-delay) while readiness answers 503, then draining every worker`,
+        { event: "rota.stopping" },
+      );
+      const delayed = this.#host.clock.setTimeout(() => this.#drainEveryWorker(), delay);
+      this.#phase = { kind: "stopping", code: how.code, forced: how.force, delay: delayed };
+      return this.#closed;
+    }
+    this.#drainEveryWorker();
+    return this.#closed;
+  }
+
+  /** The stop's last stage: every worker drains, or is killed when the stop is forced. */
+  #drainEveryWorker(): void {
+    const phase = this.#phase;
+    if (phase.kind !== "stopping") return;
+    if (phase.delay !== undefined) this.#phase = { ...phase, delay: undefined };
     for (const worker of this.#live) {
-      if (how.force) worker.child.kill("SIGKILL");
+      if (phase.forced) worker.child.kill("SIGKILL");
       else this.#drain(worker);
     }
     this.#settleIfEmpty();
-    return this.#closed;
   }
 
   #isStopping(): boolean {
@@ -428,6 +580,7 @@ export class Supervisor {
       { slot: slot.index, generation },
       this.#config.current,
       this.#peersFor(slot, role === "incoming"),
+      { health: this.#health.current ?? this.#currentHealth(), logColor: this.#logColor },
     );
     // The runtime may report messages or the exit before `spawn` returns: hold them until the record exists.
     const known: { worker?: WorkerRecord; early: Array<() => void> } = { early: [] };
@@ -459,7 +612,8 @@ export class Supervisor {
     slot[role] = worker;
     this.#live.add(worker);
     worker.setTimer(this.#options.startupTimeout, () => this.#onStartupTimeout(worker));
-    this.#log.info(`started worker ${slot.index}.${generation}`, { pid: child.pid, role });
+    this.#ops.event(identity(worker), "spawned", role === "incoming" ? "replacement" : undefined);
+    this.#log.info(`started worker ${slot.index}.${generation}`, { event: "worker.spawned", pid: child.pid, role });
     known.early.forEach((replay) => replay());
     return true;
   }
@@ -496,7 +650,8 @@ export class Supervisor {
     }
     // A refused replacement is reported by the rollout, which started it.
     if (role === "incoming") {
-      queueMicrotask(() => this.#replacementFailed(slot));
+      const generation = slot.nextGeneration;
+      queueMicrotask(() => this.#replacementFailed(slot, generation));
       return;
     }
     this.#respawnAfterCrash(slot, undefined);
@@ -509,20 +664,57 @@ export class Supervisor {
     const now = this.#host.clock.now();
     this.#availability.update(this.#anyReady(), now, this.#phase.kind === "running");
     this.#tellPeers();
+    this.#health.update(this.#currentHealth());
+    this.#recordChange(worker, change.from, change.to);
     if (change.firstReady) this.#onFirstReady(worker);
     const slot = this.#slots[worker.slot];
     if (slot.incoming === worker && (change.to.kind === "ready" || (slot.urgent && isListening(change.to)))) {
       this.#promote(slot);
     }
+    const serving = slot.active;
+    if (serving && (serving.state.kind === "ready" || serving.state.kind === "failing")) {
+      this.#settleReload(slot.index, serving.generation, "serving");
+    }
     this.#checkStarted();
     return change;
+  }
+
+  /** The timeline's events, from the one place states change. */
+  #recordChange(worker: WorkerRecord, from: WorkerState, to: WorkerState): void {
+    const who = identity(worker);
+    if (to.kind === "ready" && from.kind !== "ready") {
+      this.#ops.event(who, "ready");
+      if (this.#slots[worker.slot].incoming !== worker) {
+        this.#log.info(`${worker.name} is ready`, { event: "worker.ready" });
+      }
+    } else if (to.kind === "draining") this.#ops.event(who, "draining");
+    else if (to.kind === "exited") {
+      const { ended } = to;
+      const how = ended.exit.signal ? `signal ${ended.exit.signal}` : `code ${ended.exit.code}`;
+      const kind = ended.kind === "retired" ? "exited" : ended.kind === "killed" ? "killed" : "crashed";
+      this.#ops.event(who, kind, ended.kind === "crashed" && ended.fatal ? ended.fatal.code : how);
+    }
+  }
+
+  /** A slot's new worker serves, or its replacement failed: the reload may be over. */
+  #settleReload(slot: number, generation: number, outcome: "serving" | "failed"): void {
+    const failed = this.#reload.settle(slot, generation, outcome);
+    if (!failed) return;
+    const message = failed.length === 0
+      ? "rolling reload done: every worker runs fresh code"
+      : `rolling reload done; the replacement failed for slot${failed.length === 1 ? "" : "s"} ${
+        failed.join(", ")
+      }, whose old worker keeps serving`;
+    if (failed.length === 0) this.#log.info(message, { event: "rota.reloaded" });
+    else this.#log.warn(message, { event: "rota.reloaded" });
+    this.#lifecycle.emit({ type: "reloaded", failed });
   }
 
   #onFirstReady(worker: WorkerRecord): void {
     const { maxLifetime, workers } = this.#options;
     if (maxLifetime <= 0) return;
     const lifetime = stagger(maxLifetime, maxLifetime / 10, worker.slot, workers);
-    worker.setTimer(lifetime, () => this.#recycle(worker, `lived ${lifetime}ms (max lifetime)`));
+    worker.setTimer(lifetime, () => this.#recycle(worker, "max-lifetime", `lived ${lifetime}ms (max lifetime)`));
   }
 
   #onMessage(worker: WorkerRecord, raw: unknown): void {
@@ -552,7 +744,9 @@ export class Supervisor {
       case "listening":
         if (!this.#listeningAnnounced) {
           this.#listeningAnnounced = true;
-          this.#log.info(`listening on http://${this.#options.hostname}:${this.#options.port}`);
+          this.#log.info(`listening on http://${this.#options.hostname}:${this.#options.port}`, {
+            event: "rota.listening",
+          });
         }
         worker.greeted();
         // A version published while the worker was loading may have found no listener yet.
@@ -560,27 +754,33 @@ export class Supervisor {
         this.#apply(worker, { type: "listening" });
         return;
       case "init-ok":
+        this.#ops.initAttempt(worker, true, message.ms);
         this.#apply(worker, { type: "init-ok" });
         return;
       case "init-failed": {
+        this.#ops.initAttempt(worker, false, message.ms);
+        this.#ops.event(identity(worker), "init-failed", message.code);
         const change = this.#apply(worker, { type: "init-failed" });
         if (change?.to.kind === "failing" && change.from.kind !== "failing") {
           this.#log.warn(
             `${worker.name} is failing: init attempt ${message.attempt} failed (${message.code}); it stays up and retries`,
+            { event: "worker.failing" },
           );
         }
         return;
       }
       case "init-hung":
-        this.#log.error(`${worker.name}: init attempt ${message.attempt} ignores its abort signal`);
+        this.#log.error(`${worker.name}: init attempt ${message.attempt} ignores its abort signal`, {
+          event: "init.hung",
+        });
         if (this.#slots[worker.slot].incoming === worker) worker.child.kill("SIGKILL");
-        else this.#rollout.request(worker.slot);
+        else this.#recycle(worker, "init-hung", `init attempt ${message.attempt} ignores its abort signal`);
         return;
       case "fatal":
         this.#apply(worker, { type: "fatal", fatal: { code: message.code, message: message.message } });
         return;
       case "recycle":
-        return this.#recycle(worker, message.detail);
+        return this.#recycle(worker, message.reason === "max-memory" ? "max-memory" : "max-requests", message.detail);
       case "publish":
         return this.#publish(worker, message.id, message.value, message.ifVersion);
       case "config-ack":
@@ -588,6 +788,7 @@ export class Supervisor {
         this.#config.acknowledge(worker, message.version, message.ok, message.message);
         return;
       case "heartbeat":
+        this.#ops.requests(message.requestSeconds);
         return this.#watchdog.beat(worker, message);
     }
   }
@@ -610,7 +811,8 @@ export class Supervisor {
   #publish(worker: WorkerRecord, id: number, value: unknown, ifVersion: number | undefined): void {
     this.#config.publish(value, ifVersion).then(
       ({ version, failed }) => {
-        this.#log.info(`configuration version ${version} published by ${worker.name}`);
+        this.#ops.event(identity(worker), "config", `v${version}`);
+        this.#log.info(`configuration version ${version} published by ${worker.name}`, { event: "config.published" });
         worker.send({ rota: 1, type: "publish-result", id, ok: true, version, failed: [...failed] });
       },
       (error) => {
@@ -619,6 +821,7 @@ export class Supervisor {
           const { version } = this.#config.current;
           this.#log.error(
             `${describeError(error)}; the publish by ${worker.name} was refused, version stays ${version}`,
+            { event: "config.rejected" },
           );
         }
         worker.send({ rota: 1, type: "publish-result", id, ok: false, code, message: describeError(error) });
@@ -626,9 +829,11 @@ export class Supervisor {
     );
   }
 
-  #recycle(worker: WorkerRecord, why: string): void {
+  /** Replace a slot's active worker, replacement first, and count why. */
+  #recycle(worker: WorkerRecord, reason: RecycleReason, why: string): void {
     if (this.#slots[worker.slot].active !== worker || !isServing(worker.state)) return;
-    this.#log.info(`recycling ${worker.name}: ${why}`);
+    this.#log.info(`recycling ${worker.name}: ${why}`, { event: "recycle", reason });
+    this.#ops.recycle(identity(worker), reason);
     this.#rollout.request(worker.slot);
   }
 
@@ -644,8 +849,10 @@ export class Supervisor {
     if (!settled || ![...this.#live].some((worker) => isListening(worker.state))) return;
     this.#phase = { kind: "running" };
     const ready = this.#slots.filter((s) => s.active?.state.kind === "ready").length;
-    this.#log.info(`${ready} of ${this.#slots.length} workers ready`);
+    this.#log.info(`${ready} of ${this.#slots.length} workers ready`, { event: "rota.started" });
+    this.#health.update(this.#currentHealth());
     phase.resolve();
+    this.#lifecycle.emit({ type: "started", ready, workers: this.#slots.length });
   }
 
   /**
@@ -662,10 +869,14 @@ export class Supervisor {
     const what = incoming ? "ready" : "up (its app imported)";
     if (incoming && isListening(worker.state)) {
       // It took connections (no worker was ready): drained, not killed, so that what it accepted is answered.
-      this.#log.error(`${worker.name} was not ${what} within ${this.#options.startupTimeout}ms; draining it`);
+      this.#log.error(`${worker.name} was not ${what} within ${this.#options.startupTimeout}ms; draining it`, {
+        event: "worker.draining",
+      });
       return this.#drain(worker);
     }
-    this.#log.error(`${worker.name} was not ${what} within ${this.#options.startupTimeout}ms; killing it`);
+    this.#log.error(`${worker.name} was not ${what} within ${this.#options.startupTimeout}ms; killing it`, {
+      event: "worker.killed",
+    });
     worker.child.kill("SIGKILL");
   }
 
@@ -673,12 +884,13 @@ export class Supervisor {
   #drainingOnItsOwn(worker: WorkerRecord, reason: string): void {
     const change = this.#apply(worker, { type: "drain" });
     if (!change) return;
-    this.#log.warn(`${worker.name} is draining on its own (${reason})`);
+    this.#log.warn(`${worker.name} is draining on its own (${reason})`, { event: "worker.draining" });
     this.#killAfterGrace(worker);
     // Replace it as a recycle (not a crash: no back-off), after a moment: a signal sent to the whole
     // process group (Ctrl-C in a terminal) reaches the supervisor too, which then stops everything instead.
     this.#host.clock.setTimeout(() => {
       if (this.#phase.kind === "running" && this.#slots[worker.slot].active === worker) {
+        this.#ops.recycle(identity(worker), "drained");
         this.#rollout.request(worker.slot);
       }
     }, this.#ownDrainGrace);
@@ -705,7 +917,7 @@ export class Supervisor {
     if (ended.kind === "killed") return;
     if (ended.kind === "retired") {
       // A replacement that left before it was ready (it drained on its own, or was drained at its deadline): try again.
-      if (wasIncoming) return this.#replacementFailed(slot);
+      if (wasIncoming) return this.#replacementFailed(slot, worker.generation);
       // The slot's own worker left (it drained on its own) before a replacement took over: the replacement becomes
       // the slot's worker now, ready or not, or a new one starts at once.
       if (wasActive && slot.incoming) return this.#adoptIncoming(slot);
@@ -715,7 +927,7 @@ export class Supervisor {
       const error = new RotaError(ended.fatal.code as RotaErrorCode, ended.fatal.message);
       return void this.#stop({ code: 0, force: false, error });
     }
-    if (wasIncoming) return this.#replacementFailed(slot);
+    if (wasIncoming) return this.#replacementFailed(slot, worker.generation);
     if (wasActive) {
       if (slot.incoming) return this.#adoptIncoming(slot);
       this.#respawnAfterCrash(slot, worker.readyAt);
@@ -724,22 +936,28 @@ export class Supervisor {
 
   #report(worker: WorkerRecord, ended: WorkerExit): void {
     const how = ended.exit.signal ? `signal ${ended.exit.signal}` : `code ${ended.exit.code}`;
+    const fields: LogFields = { event: "worker.exit", exit: ended.kind };
     if ((ended.kind === "retired" && (ended.exit.code ?? 1) !== 0) || ended.kind === "killed") {
       // Killed by rota (the watchdog, the kill timer: said before), or by someone else while it drained (an OOM kill).
-      this.#log.warn(`${worker.name} exited (${how})`);
+      this.#log.warn(`${worker.name} exited (${how})`, fields);
     } else if (ended.kind === "retired") {
-      this.#log.info(`${worker.name} exited (${how})`);
+      this.#log.info(`${worker.name} exited (${how})`, fields);
     } else if (ended.fatal) {
-      this.#log.error(`${worker.name} cannot serve: ${ended.fatal.message}`, { code: ended.fatal.code });
+      this.#log.error(`${worker.name} cannot serve: ${ended.fatal.message}`, { ...fields, code: ended.fatal.code });
     } else {
-      this.#log.error(`${worker.name} exited unexpectedly (${how})`);
+      this.#log.error(`${worker.name} exited unexpectedly (${how})`, fields);
     }
   }
 
   /** A replacement failed (crashed, killed, or refused): the active worker keeps serving; try again later. */
-  #replacementFailed(slot: Slot): void {
+  #replacementFailed(slot: Slot, generation: number): void {
     const { failures, wait } = this.#rollout.failed(slot.index);
-    if (failures > 1) this.#log.warn(`slot ${slot.index}: retrying in ${wait}ms after ${failures} failures`);
+    if (failures > 1) {
+      this.#log.warn(`slot ${slot.index}: retrying in ${wait}ms after ${failures} failures`, {
+        event: "worker.retry",
+      });
+    }
+    this.#settleReload(slot.index, generation, "failed");
   }
 
   /**
@@ -755,14 +973,17 @@ export class Supervisor {
     slot.crashes = decision.history;
     if (decision.kind === "give-up") {
       const why = `slot ${slot.index} ${decision.reason}: giving up`;
-      this.#log.error(`${why}, exit code 1, for the service manager to restart rota`);
+      this.#log.error(`${why}, exit code 1, for the service manager to restart rota`, { event: "rota.gave-up" });
       void this.#stop({ code: 1, force: false, error: new RotaError("ERR_ROTA_STARTUP_FAILED", why) });
       return;
     }
     const { consecutive } = decision.history;
     const after = Math.max(0, Math.round(decision.after - waited));
+    this.#ops.restart(slot.index);
     if (consecutive > 1 && after > 0) {
-      this.#log.warn(`slot ${slot.index}: retrying in ${after}ms after ${consecutive} failures`);
+      this.#log.warn(`slot ${slot.index}: retrying in ${after}ms after ${consecutive} failures`, {
+        event: "worker.retry",
+      });
     }
     this.#rollout.cancel(slot.index);
     this.#host.clock.clearTimeout(slot.respawn);
@@ -785,12 +1006,13 @@ export class Supervisor {
       `watchdog: ${worker.name} sent no heartbeat for ${silentMs}ms; killing it (it was ${
         describeActivity(last, silentMs)
       })`,
+      { event: "worker.killed", reason: "watchdog" },
     );
     // The slot is seen to first: the exit may be reported while `kill` runs.
     const slot = this.#slots[worker.slot];
     if (slot.incoming === worker) {
       slot.incoming = undefined;
-      this.#replacementFailed(slot);
+      this.#replacementFailed(slot, worker.generation);
     } else if (slot.active === worker) {
       slot.active = undefined;
       if (slot.incoming) this.#adoptIncoming(slot);
@@ -812,13 +1034,19 @@ export class Supervisor {
     if (slot.active !== worker || !isServing(worker.state) || this.#phase.kind !== "running") return;
     const uses = `${worker.name} uses ${mebibytes(rss)}MB`;
     if (level === "soft") {
-      this.#log.warn(`${uses}, above --max-memory ${mebibytes(this.#options.maxMemory)}MB: recycling`);
+      this.#log.warn(`${uses}, above --max-memory ${mebibytes(this.#options.maxMemory)}MB: recycling`, {
+        event: "recycle",
+        reason: "max-memory",
+      });
+      this.#ops.recycle(identity(worker), "max-memory");
       this.#rollout.request(slot.index);
       return;
     }
     this.#log.warn(
       `${uses}, above the hard limit of ${mebibytes(hardMemoryLimit(this.#options.maxMemory))}MB: replacing it now`,
+      { event: "recycle", reason: "hard-memory-limit" },
     );
+    this.#ops.recycle(identity(worker), "hard-memory-limit");
     const othersServe = [...this.#live].some((other) => other !== worker && other.state.kind === "ready");
     if (othersServe) {
       slot.active = undefined;
@@ -851,7 +1079,9 @@ export class Supervisor {
     slot.incoming = undefined;
     slot.urgent = false;
     this.#replacements++;
-    this.#log.info(`${incoming.name} is ready and replaces ${outgoing ? outgoing.name : "nobody"}`);
+    this.#log.info(`${incoming.name} is ready and replaces ${outgoing ? outgoing.name : "nobody"}`, {
+      event: "worker.replaced",
+    });
     if (outgoing) this.#drain(outgoing);
     this.#rollout.promoted(slot.index);
   }
@@ -866,7 +1096,7 @@ export class Supervisor {
 
   #killAfterGrace(worker: WorkerRecord): void {
     worker.setTimer(this.#options.gracefulTimeout + this.#killGrace, () => {
-      this.#log.warn(`${worker.name} did not exit after draining; killing it`);
+      this.#log.warn(`${worker.name} did not exit after draining; killing it`, { event: "worker.killed" });
       worker.child.kill("SIGKILL");
     });
   }
@@ -874,11 +1104,19 @@ export class Supervisor {
   #settleIfEmpty(): void {
     const phase = this.#phase;
     if (phase.kind !== "stopping" || this.#live.size > 0) return;
+    this.#host.clock.clearTimeout(phase.delay);
     this.#watchdog.stop();
+    this.#health.stop();
     this.#throttle.flush();
     this.#phase = { kind: "stopped", code: phase.code };
+    this.#log.info(`stopped, exit code ${phase.code}`, { event: "rota.stopped" });
+    this.#lifecycle.emit({ type: "stopped", code: phase.code });
     this.#resolveClosed(phase.code);
   }
+}
+
+function identity(worker: WorkerRecord): { slot: number; generation: number; pid: number } {
+  return { slot: worker.slot, generation: worker.generation, pid: worker.child.pid };
 }
 
 function mebibytes(bytes: number): number {

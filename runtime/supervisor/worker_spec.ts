@@ -6,7 +6,7 @@
  */
 
 import type { ResolvedOptions } from "../options.ts";
-import type { Versioned, WorkerSpec } from "../protocol.ts";
+import type { RotaHealth, Versioned, WorkerSpec } from "../protocol.ts";
 
 /** How often workers send a heartbeat when the watchdog is off or patient. */
 export const HEARTBEAT_MS = 1000;
@@ -56,6 +56,7 @@ export function stagger(limit: number, spread: number, slot: number, workers: nu
  * @param who Its slot and generation.
  * @param config The configuration it starts with.
  * @param peersReady How many other workers are ready (while any is, it accepts only once its init succeeded).
+ * @param context The rota's health now, and whether log lines are coloured.
  * @returns The spec.
  */
 export function buildWorkerSpec(
@@ -63,6 +64,7 @@ export function buildWorkerSpec(
   who: { slot: number; generation: number },
   config: Versioned,
   peersReady: number,
+  context: { health: RotaHealth; logColor: boolean },
 ): WorkerSpec {
   const { app, port, hostname, initTimeout, initWait, gracefulTimeout, logFormat, maxMemory, workers } = options;
   return {
@@ -82,5 +84,9 @@ export function buildWorkerSpec(
     heartbeatInterval: heartbeatInterval(options.watchdogTimeout),
     requestTimeout: options.requestTimeout,
     maxBody: options.maxBody,
+    healthPrefix: options.healthPrefix === "off" ? "" : options.healthPrefix,
+    health: context.health,
+    accessLog: options.accessLog,
+    logColor: context.logColor,
   };
 }

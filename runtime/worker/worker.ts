@@ -12,6 +12,8 @@
  * - `request_limits.ts`: max-body and request-timeout;
  * - `heartbeat.ts` and `in_flight.ts`: the beat the supervisor's watchdog
  *   listens for, and the running requests it reports;
+ * - `health.ts`: the health paths on the app port, answered before the app;
+ * - `request_metrics.ts`: request durations for the heartbeat, the access log;
  * - `wait_until.ts`: work left behind by requests;
  * - `request_env.ts` and `web_sockets.ts`: the `env` a request sees (the
  *   client's address, a WebSocket upgrade), and the open WebSockets;
@@ -29,13 +31,15 @@ import { parseSupervisorMessage, parseWorkerSpec, type WorkerMessage, type Worke
 import { WarningThrottle } from "../warning_throttle.ts";
 import { ConfigClient } from "./config_client.ts";
 import { drainServer } from "./drain.ts";
-import { type HandlerEnv, handleRequest } from "./handler.ts";
+import { closeConnection, type HandlerEnv, handleRequest } from "./handler.ts";
+import { HealthPaths } from "./health.ts";
 import { Heartbeat, type HeartbeatReading } from "./heartbeat.ts";
 import { InFlight } from "./in_flight.ts";
 import { type InitEvent, InitGate } from "./init_gate.ts";
 import { RecycleLimits } from "./recycle_limits.ts";
 import { requestEnv, type WorkerEnv } from "./request_env.ts";
 import { RequestLimits } from "./request_limits.ts";
+import { RequestMetrics } from "./request_metrics.ts";
 import { StreamGuards } from "./response_stream.ts";
 import { ServerSwitch, shouldAccept } from "./server_switch.ts";
 import { warmUp } from "./warmup.ts";
@@ -91,6 +95,8 @@ class WorkerLifecycle {
   #heartbeat: Heartbeat;
   /** The init attempt running now, for the heartbeat. */
   #initRunning: number | undefined;
+  #health: HealthPaths;
+  #requests: RequestMetrics;
   #teardown: Array<() => void> = [];
 
   constructor(host: WorkerHost, channel: WorkerChannel, spec: WorkerSpec) {
@@ -101,9 +107,14 @@ class WorkerLifecycle {
     this.#log = createLogger({
       format: spec.logFormat,
       name: `worker ${spec.slot}.${spec.generation}`,
-      fields: spec.logFormat === "json" ? { pid: this.#info.pid, slot: spec.slot, generation: spec.generation } : {},
+      pid: this.#info.pid,
+      slot: spec.slot,
+      fields: spec.logFormat === "json" ? { generation: spec.generation } : {},
+      color: spec.logColor,
       write: host.writeLog,
     });
+    this.#health = new HealthPaths({ prefix: spec.healthPrefix, initial: spec.health, clock: host.clock });
+    this.#requests = new RequestMetrics({ clock: host.clock, accessLog: spec.accessLog, write: host.writeOut });
     this.#pending = new PendingWork(this.#log);
     this.#peersReady = spec.peersReady;
     this.#config = new ConfigClient({
@@ -115,7 +126,7 @@ class WorkerLifecycle {
     this.#limits = new RecycleLimits({
       maxRequests: spec.maxRequests,
       onLimit: (reason, detail) => {
-        this.#log.info(`asking to be recycled: ${detail}`);
+        this.#log.info(`asking to be recycled: ${detail}`, { event: "recycle" });
         this.#send({ rota: 1, type: "recycle", reason, detail });
       },
     });
@@ -142,6 +153,7 @@ class WorkerLifecycle {
       rss: this.#host.memoryUsage(),
       heapUsed: this.#host.heapUsed(),
       ...(oldest ? { oldestMethod: oldest.method, oldestPath: oldest.path, oldestMs: oldest.ageMs } : {}),
+      requestSeconds: this.#requests.take(),
     };
   }
 
@@ -214,8 +226,15 @@ class WorkerLifecycle {
       hostname: spec.hostname,
       port: spec.port,
       fetch: (request, connection) => {
+        // Health first: never the app, its gate, its limits or its counts.
+        const health = this.#health.answer(request);
+        if (health) return Promise.resolve(handlerEnv.closeConnections() ? closeConnection(health) : health);
         this.#limits.countRequest();
-        return handleRequest(request, handlerEnv, connection);
+        const start = this.#requests.start();
+        return handleRequest(request, handlerEnv, connection).then((response) => {
+          this.#requests.answered(request, response, start);
+          return response;
+        });
       },
       webSockets: {
         handlers: app.websocket,
@@ -310,6 +329,9 @@ class WorkerLifecycle {
   }
 
   #exit(code: number): void {
+    // The last requests' durations go out before the channel closes, their access log lines before the process ends.
+    this.#heartbeat.pulse();
+    this.#requests.flush();
     this.#teardown.forEach((remove) => remove());
     this.#channel.exit(code);
   }
@@ -327,6 +349,7 @@ class WorkerLifecycle {
       return;
     }
     const message = parsed.message;
+    this.#health.heard();
     switch (message.type) {
       case "drain":
         return void this.#drain("asked by the supervisor", { own: false });
@@ -335,6 +358,8 @@ class WorkerLifecycle {
       case "peers":
         this.#peersReady = message.ready;
         return void this.#reconcileServer();
+      case "health":
+        return this.#health.update(message);
       case "config":
         return this.#config.apply(message.version, message.value);
       case "publish-result":
@@ -370,13 +395,13 @@ class WorkerLifecycle {
         this.#initRunning = event.attempt;
         // Said now: an init that blocks the loop must be named in the watchdog's line.
         this.#heartbeat.pulse();
-        if (event.attempt > 1) log.info(`init attempt ${event.attempt}`);
+        if (event.attempt > 1) log.info(`init attempt ${event.attempt}`, { event: "init.attempt" });
         return;
       case "ready":
         this.#initRunning = undefined;
         this.#heartbeat.pulse();
-        log.info(`init succeeded on attempt ${event.attempt} in ${Math.round(event.ms)}ms`);
-        this.#send({ rota: 1, type: "init-ok", attempt: event.attempt });
+        log.info(`init succeeded on attempt ${event.attempt} in ${Math.round(event.ms)}ms`, { event: "init.ok" });
+        this.#send({ rota: 1, type: "init-ok", attempt: event.attempt, ms: event.ms });
         return void this.#reconcileServer();
       case "failed": {
         this.#initRunning = undefined;
@@ -384,6 +409,7 @@ class WorkerLifecycle {
         const code = (event.error as { code?: unknown })?.code;
         const message = describeError(event.error);
         log.error(`init attempt ${event.attempt} failed: ${message}`, {
+          event: "init.failed",
           nextAttemptInMs: Math.round(event.nextAttemptInMs),
           stack: event.error instanceof Error ? event.error.stack : undefined,
         });
@@ -393,10 +419,13 @@ class WorkerLifecycle {
           attempt: event.attempt,
           code: typeof code === "string" ? code : "ERR_ROTA_INIT_FAILED",
           message,
+          ms: event.ms,
         });
       }
       case "hung":
-        log.error(`init attempt ${event.attempt} ignored its abort signal; asking to be replaced`);
+        log.error(`init attempt ${event.attempt} ignored its abort signal; asking to be replaced`, {
+          event: "init.hung",
+        });
         return this.#send({ rota: 1, type: "init-hung", attempt: event.attempt });
     }
   }
@@ -408,7 +437,7 @@ class WorkerLifecycle {
     const drainStarted = this.#host.clock.now();
     this.#warmStop.abort();
     this.#heartbeat.pulse();
-    this.#log.info(`draining (${why})`);
+    this.#log.info(`draining (${why})`, { event: "worker.draining" });
     // The supervisor must know this worker leaves by itself: it is then replaced, not counted as a crash.
     if (own) this.#send({ rota: 1, type: "draining", reason: why });
     if (phase.kind === "loading") return this.#exit(0);
@@ -436,7 +465,10 @@ class WorkerLifecycle {
         worker: this.#info,
       });
     } catch (error) {
-      this.#log.error(`dispose threw: ${describeError(error)}`);
+      this.#log.error(`dispose threw: ${describeError(error)}`, {
+        event: "dispose.failed",
+        stack: error instanceof Error ? error.stack : undefined,
+      });
     }
     this.#exit(0);
   }

@@ -61,7 +61,10 @@ function send(
     request.on("timeout", () => request.destroy(new Error(`POST ${url} timed out`)));
     // The server may answer and close before the whole body is written: that is the point.
     request.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code !== "EPIPE" && error.code !== "ECONNRESET") fail(error);
+      if (error.code !== "EPIPE" && error.code !== "ECONNRESET") return fail(error);
+      // The answer may still be on its way; one that never comes fails the wait (it hung the suite for minutes).
+      setTimeout(() => fail(new Error(`POST ${url}: ${error.code} and no answer within ${timeoutMs}ms`)), timeoutMs)
+        .unref();
     });
     let offset = 0;
     const writeMore = () => {
@@ -123,7 +126,7 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
         assert.ok(Date.now() - detected < 1000, "the replacement started at once, without crash back-off");
         await waitFor("the wedged worker to be gone", () => !alive(Number(victim)), 5000);
         assert.notEqual(await spinning, "answered", "the wedged request died with its worker");
-        await rota.waitForLog(new RegExp(`worker ${slot}\\.1\\] init succeeded`), 15000);
+        await rota.waitForLog(new RegExp(`worker ${slot}\\.1 #\\d+\\] init succeeded`), 15000);
         const answers = await Promise.all(Array.from({ length: 20 }, () => get(rota.url)));
         assert.ok(answers.every((a) => a.status === 200));
         assert.equal((await rota.stop()).code, 0);
@@ -148,7 +151,7 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
         void get(`${rota.url}/spin`, 30000).catch(() => {});
         const [, slot] = await rota.waitForLog(/watchdog: worker (\d)\.0 \(pid \d+\) sent no heartbeat/, 15000);
         const killedAt = Date.now();
-        await rota.waitForLog(new RegExp(`worker ${slot}\\.1\\] init succeeded`), 15000);
+        await rota.waitForLog(new RegExp(`worker ${slot}\\.1 #\\d+\\] init succeeded`), 15000);
         replacementReady = Date.now();
         const result = await loading;
         const seen = outage(samples.filter((s) => s.at >= wedgedAt));
@@ -180,7 +183,7 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
         } finally {
           if (alive(victim)) process.kill(victim, "SIGKILL");
         }
-        await rota.waitForLog(/worker 0\.1\] init succeeded/, 15000);
+        await rota.waitForLog(/worker 0\.1 #\d+\] init succeeded/, 15000);
         const answers = await Promise.all(Array.from({ length: 20 }, () => get(rota.url)));
         assert.ok(answers.every((a) => a.status === 200));
         assert.ok(alive(survivor), "the other worker was never touched");
@@ -305,7 +308,7 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
           durationMs: 30000,
           maxRequests: 1_000_000,
           keepAlive: false,
-          done: () => /worker \d\.1\] init succeeded/.test(rota.log),
+          done: () => /worker \d\.1 #\d+\] init succeeded/.test(rota.log),
         });
         const grown = JSON.parse((await get(`${rota.url}/grow?mb=140`, 30000)).body);
         const [, slot] = await rota.waitForLog(
@@ -317,7 +320,7 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
         await waitFor("the grown worker to exit", () => !alive(grown.pid), 5000);
         assert.doesNotMatch(
           rota.log,
-          new RegExp(`worker ${slot}\\.1\\] init succeeded`),
+          new RegExp(`worker ${slot}\\.1 #\\d+\\] init succeeded`),
           "it left before its replacement was ready: not replacement-first",
         );
         assertNothingLost(await loading);
@@ -334,7 +337,7 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
           durationMs: 30000,
           maxRequests: 1_000_000,
           keepAlive: false,
-          done: () => /worker 0\.1\] init succeeded/.test(rota.log) && !alive(big),
+          done: () => /worker 0\.1 #\d+\] init succeeded/.test(rota.log) && !alive(big),
         });
         void get(`${rota.url}/grow?mb=160`, 30000).catch(() => {});
         await rota.waitForLog(

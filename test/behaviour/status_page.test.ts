@@ -1,7 +1,8 @@
 /**
- * The live status page in headless Chromium, against a test server that
- * serves it and a scripted recycle: worker 0.0 ready → 0.1 starting → 0.1
- * ready → 0.0 draining → 0.0 exited, beside a slot whose init keeps failing.
+ * The live status page in headless Chromium: first against a test server
+ * that serves it and a scripted recycle (worker 0.0 ready → 0.1 starting →
+ * 0.1 ready → 0.0 draining → 0.0 exited, beside a slot whose init keeps
+ * failing), then against a real rota on each runtime during a rolling reload.
  */
 
 import assert from "node:assert/strict";
@@ -14,7 +15,7 @@ import type { Browser, Page } from "playwright-core";
 import type { RotaEvent, RotaSnapshot, WorkerSnapshot } from "../../runtime/ops/snapshot.ts";
 import { renderStatusPage } from "../../runtime/ops/status_page.ts";
 import { launchChromium } from "../_chromium.ts";
-import { ROOT } from "../_harness.ts";
+import { killLeftovers, ROOT, Rota, TARGETS } from "../_harness.ts";
 import { snapshot, worker } from "../_snapshot.ts";
 
 const OUTPUT = join(ROOT, "test", "output");
@@ -86,6 +87,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await new Promise((resolve) => server?.close(resolve));
+  await killLeftovers();
 });
 
 /** Serve `next` and wait until the page has drawn it. */
@@ -163,3 +165,70 @@ test("renderStatusPage() is one self-contained document that loads nothing from 
   assert.equal((html.match(/<\/script>/g) ?? []).length, 1);
   assert.match(renderStatusPage({ statusPath: "x</script>.json" }), /"x\\u003c\/script>\.json"/);
 });
+
+for (const key of Object.keys(TARGETS)) {
+  const target = TARGETS[key]();
+  test(`the status page of a real rota on ${target.name} shows a rolling reload as it happens`, {
+    timeout: 120_000,
+  }, async () => {
+    // Each init takes 1.5 s, so the page (polling every 500 ms) sees every replacement starting.
+    const rota = await Rota.serve(target, "slow_flaky.js", ["--workers", "2", "--admin", "127.0.0.1:0"], {
+      env: { ROTA_TEST_FAIL_TIMES: "0", ROTA_TEST_INIT_MS: "1500" },
+    });
+    const admin = (await rota.waitForLog(/admin listening on (http:\/\/[^/ ]+)\//))[1];
+    const live = await browser.newPage({ viewport: { width: 1100, height: 520 } });
+    try {
+      const shown = () =>
+        live.$$eval("#workers tr[data-worker]", (trs) => trs.map((tr) => `${tr.dataset.worker} ${tr.dataset.state}`));
+      const until = async (what: string, predicate: (rows: string[]) => boolean) => {
+        const deadline = Date.now() + 30_000;
+        let rows: string[] = [];
+        while (Date.now() < deadline) {
+          rows = await shown();
+          if (predicate(rows)) return rows;
+          await live.waitForTimeout(100);
+        }
+        assert.fail(`the page never showed ${what}; it shows ${JSON.stringify(rows)}`);
+      };
+      await live.goto(`${admin}/`);
+      await until("both workers ready", (rows) => rows.join() === "0.0 ready,1.0 ready");
+      assert.equal(await live.textContent("#ready"), "ready");
+      assert.equal(await live.textContent("#counter-config-version b"), "v0");
+      assert.match(
+        String(await live.textContent("#title")),
+        new RegExp(`on ${key.startsWith("node") ? "node" : key}$`),
+      );
+
+      rota.signal("SIGHUP");
+      const during = await until(
+        "slot 0's replacement starting beside the worker it replaces",
+        (rows) => rows.includes("0.0 ready") && rows.includes("0.1 starting"),
+      );
+      assert.ok(during.includes("1.0 ready"), "the other slot serves meanwhile");
+      assert.equal(await live.textContent('#workers tr[data-worker="0.1"] td:nth-child(4)'), "incoming");
+      mkdirSync(OUTPUT, { recursive: true });
+      const duringShot = join(OUTPUT, `status_page_reloading_${key}.png`);
+      await live.screenshot({ path: duringShot, fullPage: true });
+      console.log(`# status page screenshot (${target.name}, real rota during a rolling reload): ${duringShot}`);
+      await until("both replacements ready and the old workers gone", (rows) => rows.join() === "0.1 ready,1.1 ready");
+      await live.waitForFunction(() => document.querySelector("#counter-replacements b")?.textContent === "2");
+      const lane = (name: string) =>
+        live.$$eval(`.lane[data-worker="${name}"] .seg`, (segs) => segs.map((seg) => seg.getAttribute("data-state")));
+      assert.deepEqual(await lane("0.0"), ["starting", "ready", "draining"], "the old worker's lane keeps its life");
+      assert.deepEqual(await lane("0.1"), ["starting", "ready"]);
+      const marks = await live.$$eval(
+        '.lane[data-worker="0.0"] .mark[data-kind="recycle"]',
+        (m) => m.map((mark) => mark.getAttribute("title")),
+      );
+      assert.equal(marks.length, 1);
+      assert.match(String(marks[0]), /^recycle: reload at /);
+      assert.match(String(await live.textContent("#counter-recycles")), /recycles \(reload 2\)/);
+      const shot = join(OUTPUT, `status_page_reloaded_${key}.png`);
+      await live.screenshot({ path: shot, fullPage: true });
+      console.log(`# status page screenshot (${target.name}, real rota after a rolling reload): ${shot}`);
+    } finally {
+      await live.close();
+    }
+    assert.equal((await rota.stop()).code, 0);
+  });
+}

@@ -150,7 +150,7 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
       }
       const replacement = await waitFor("a respawned worker", () => rota.workerPids()[2]);
       assert.ok(![victim, survivor].includes(replacement));
-      await rota.waitForLog(/worker 0\.1\] init succeeded|worker 1\.1\] init succeeded/);
+      await rota.waitForLog(/worker 0\.1 #\d+\] init succeeded|worker 1\.1 #\d+\] init succeeded/);
       assert.ok(alive(survivor) && alive(replacement));
       assert.equal((await rota.stop()).code, 0);
     });

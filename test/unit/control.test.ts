@@ -68,3 +68,15 @@ test("createControlHandler() answers status from the snapshot, waits for reload,
   assert.deepEqual(await handle({ command: "stop" }), { ok: true, command: "stop" });
   assert.deepEqual(calls, ["reload", "stop"]);
 });
+
+test("a reload answer names the slots whose replacement failed, and only when some did", async () => {
+  const handle = createControlHandler({
+    snapshot: () => snapshot(),
+    reload: () => Promise.resolve({ failed: [0, 2] }),
+    stop: () => {},
+  });
+  const answer = await handle({ command: "reload" });
+  assert.deepEqual(answer, { ok: true, command: "reload", failed: [0, 2] });
+  assert.deepEqual(parseControlResponse(encodeControl(answer).trim()), { ok: true, value: answer });
+  assert.equal(parseControlResponse('{"rota":1,"ok":true,"command":"reload","failed":"0"}').ok, false);
+});

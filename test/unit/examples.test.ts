@@ -4,7 +4,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { parseAllDocuments } from "yaml";
-import { parseDuration } from "../../runtime/options.ts";
+import { parseArgs } from "../../runtime/cli.ts";
+import { parseDuration, type RawOptions, resolveOptions } from "../../runtime/options.ts";
 import { ensureDebianPackage } from "../_apt.ts";
 import { ROOT } from "../_harness.ts";
 
@@ -76,4 +77,28 @@ test("examples/rota.service is a Type=notify unit whose stop timeout covers rota
   const verify = spawnSync(analyze, ["verify", join(ROOT, "examples", "rota.service")], { encoding: "utf8" });
   const complaints = verify.stderr.split("\n").filter((line) => line.includes("rota.service:"));
   assert.deepEqual(complaints, [], "systemd-analyze verify finds no unknown or malformed setting");
+});
+
+test("the examples' command lines are real: rota's own parser and option checks accept every flag and value", () => {
+  const docs = parseAllDocuments(readFileSync(join(ROOT, "examples", "kubernetes.yaml"), "utf8"));
+  const container = (docs[0].toJS() as Obj).spec.template.spec.containers[0];
+  const unit = readFileSync(join(ROOT, "examples", "rota.service"), "utf8").replace(/\\\n\s*/g, " ");
+  const execStart = /^ExecStart=(.*)$/m.exec(unit)![1].split(/\s+/);
+  for (const args of [container.args.map(String), execStart.slice(execStart.indexOf("serve"))]) {
+    const command = parseArgs(args);
+    assert.equal(command.kind, "serve");
+    const options = resolveOptions((command as { options: RawOptions }).options, {
+      env: {},
+      parallelism: 2,
+      isTerminal: false,
+    });
+    assert.ok(options.app.endsWith(".js"));
+  }
+  const k8s = resolveOptions(
+    (parseArgs(container.args.map(String)) as { options: RawOptions }).options,
+    { env: {}, parallelism: 2, isTerminal: false },
+  );
+  assert.deepEqual([k8s.admin, k8s.shutdownDelay, k8s.healthPrefix], ["0.0.0.0:9100", 5000, "/_rota"]);
+  const probes = ["startupProbe", "readinessProbe", "livenessProbe"].map((probe) => container[probe].httpGet.path);
+  assert.ok(probes.every((path: string) => path.startsWith(`${k8s.healthPrefix}/`)), "the probes ask rota's prefix");
 });

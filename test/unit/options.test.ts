@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseArgs } from "../../runtime/cli.ts";
-import { parseDuration, type RawOptions, resolveOptions, settingsPath } from "../../runtime/options.ts";
+import { parseAddress, parseDuration, type RawOptions, resolveOptions, settingsPath } from "../../runtime/options.ts";
 import { parseSupervisorMessage, parseWorkerMessage } from "../../runtime/protocol.ts";
 
 const context = { env: {}, parallelism: 3, isTerminal: false };
@@ -45,6 +45,11 @@ test("resolveOptions() applies defaults, and explicit options win over the envir
     watchdogTimeout: 30000,
     requestTimeout: 0,
     maxBody: 10 * 2 ** 20,
+    shutdownDelay: 0,
+    healthPrefix: "/_rota",
+    admin: "off",
+    controlSocket: "",
+    accessLog: "off",
     appConfig: {},
   });
   assert.equal(resolveOptions({ app: "a.ts", maxRequests: "500" }, context).maxRequestsJitter, 250);
@@ -188,4 +193,85 @@ test("parseWorkerMessage() accepts the protocol and refuses anything else with a
   }
   assert.equal(parseSupervisorMessage({ rota: 1, type: "drain" }).ok, true);
   assert.equal(parseSupervisorMessage({ rota: 1, type: "init-ok", attempt: 1 }).ok, false);
+});
+
+test("resolveOptions() reads the operations options: shutdown delay, health prefix, admin address, control socket, access log", () => {
+  const resolved = resolveOptions({
+    app: "a",
+    shutdownDelay: "5s",
+    healthPrefix: "/healthz",
+    admin: "9100",
+    controlSocket: "/run/rota/8000.sock",
+    accessLog: "combined",
+  }, context);
+  assert.deepEqual(
+    [resolved.shutdownDelay, resolved.healthPrefix, resolved.admin, resolved.controlSocket, resolved.accessLog],
+    [5000, "/healthz", "127.0.0.1:9100", "/run/rota/8000.sock", "combined"],
+  );
+  assert.equal(resolveOptions({ app: "a", admin: "0.0.0.0:9100" }, context).admin, "0.0.0.0:9100");
+  assert.equal(resolveOptions({ app: "a", admin: "[::1]:9100" }, context).admin, "[::1]:9100");
+  assert.equal(resolveOptions({ app: "a" }, withEnv({ ROTA_HEALTH_PREFIX: "off" })).healthPrefix, "off");
+  for (
+    const [key, value, rule] of [
+      ["healthPrefix", "_rota", /a path like \/_rota \(no trailing slash\), or off/],
+      ["healthPrefix", "/_rota/", /a path like/],
+      ["admin", "localhost", /host:port, \[ipv6\]:port, a port alone \(loopback\), or off/],
+      ["admin", "1.2.3.4:70000", /host:port/],
+      ["controlSocket", "rota.sock", /an absolute path, or off/],
+      ["accessLog", "yes", /'common', 'combined' or 'off'/],
+      ["shutdownDelay", "soon", /a duration like/],
+    ] as const
+  ) {
+    assert.throws(() => resolveOptions({ app: "a", [key]: value }, context), rule, `${key} ${value}`);
+  }
+});
+
+test("parseAddress() reads host:port, [ipv6]:port and a port alone as loopback", () => {
+  assert.deepEqual(parseAddress("9100"), { hostname: "127.0.0.1", port: 9100 });
+  assert.deepEqual(parseAddress("0.0.0.0:0"), { hostname: "0.0.0.0", port: 0 });
+  assert.deepEqual(parseAddress("[::]:9100"), { hostname: "::", port: 9100 });
+  assert.deepEqual(parseAddress("metrics.local:9100"), { hostname: "metrics.local", port: 9100 });
+  for (const bad of ["", ":9100", "host:", "host:99999", "a b:1", "::1:9100"]) {
+    assert.equal(parseAddress(bad), undefined, bad);
+  }
+});
+
+test("parseArgs() reads rota status, reload and stop with the flags that find the rota", () => {
+  assert.deepEqual(parseArgs(["status"]), { kind: "control", command: "status", options: {}, json: false });
+  assert.deepEqual(parseArgs(["status", "--json", "--port", "9000"]), {
+    kind: "control",
+    command: "status",
+    options: { port: "9000" },
+    json: true,
+  });
+  assert.deepEqual(parseArgs(["reload", "--control-socket=/run/rota/a.sock"]), {
+    kind: "control",
+    command: "reload",
+    options: { controlSocket: "/run/rota/a.sock" },
+    json: false,
+  });
+  assert.deepEqual(parseArgs(["stop", "--config", "prod.json"]).kind, "control");
+  assert.throws(() => parseArgs(["stop", "--workers", "2"]), /Unknown flag '--workers' for 'rota stop'/);
+  assert.throws(() => parseArgs(["reload", "--json"]), /Unknown flag '--json' for 'rota reload'/);
+  assert.throws(() => parseArgs(["status", "app.ts"]), /'rota status' takes no app module, got 'app.ts'/);
+});
+
+test("parseArgs() lets --access-log stand alone, taking the next argument only when it is one of its values", () => {
+  assert.deepEqual(parseArgs(["serve", "app.ts", "--access-log"]).kind, "serve");
+  assert.deepEqual((parseArgs(["serve", "--access-log", "app.ts"]) as { options: unknown }).options, {
+    accessLog: "common",
+    app: "app.ts",
+  });
+  assert.deepEqual((parseArgs(["serve", "app.ts", "--access-log", "combined"]) as { options: unknown }).options, {
+    app: "app.ts",
+    accessLog: "combined",
+  });
+  assert.deepEqual(
+    (parseArgs(["serve", "app.ts", "--access-log", "--workers", "2"]) as { options: unknown }).options,
+    { app: "app.ts", accessLog: "common", workers: "2" },
+  );
+  assert.deepEqual((parseArgs(["serve", "app.ts", "--access-log=off"]) as { options: unknown }).options, {
+    app: "app.ts",
+    accessLog: "off",
+  });
 });

@@ -22,9 +22,9 @@ class FakeWorker implements WorkerProcess {
   send(message: SupervisorMessage): void {
     this.received.push(message);
   }
-  /** What it was told to do: every message but the count of ready peers. */
+  /** What it was told to do: every message but the count of ready peers and the rota's health. */
   get orders(): SupervisorMessage[] {
-    return this.received.filter((m) => m.type !== "peers");
+    return this.received.filter((m) => m.type !== "peers" && m.type !== "health");
   }
   /** The last count of ready peers it was told, if any. */
   get peers(): number | undefined {
@@ -71,6 +71,14 @@ function fakeHost(helloOnSpawn = true) {
     watchFile: () => () => {},
     prepare: () => Promise.resolve([]),
     residentMemory: (pid: number) => rss.get(pid),
+    ops: {
+      serveHttp: () => Promise.reject(new Error("not used")),
+      listenControl: () => Promise.reject(new Error("not used")),
+      callControl: () => Promise.reject(new Error("not used")),
+      notify: () => Promise.resolve(),
+      uid: () => 0,
+      processAlive: () => false,
+    },
     spawn(request: SpawnRequest) {
       const worker = new FakeWorker(1000 + spawned.length, request);
       spawned.push(worker);
@@ -397,7 +405,12 @@ test("Supervisor holds its messages while a worker listens, when the worker asks
   spawned[0].ready();
   assert.equal(spawned[1].received.length, before, "the count of ready peers waits");
   spawned[1].say({ type: "listening" });
-  assert.deepEqual(spawned[1].received.at(-1), { rota: 1, type: "peers", ready: 1 }, "delivered once it listens");
+  const delivered = spawned[1].received.slice(before);
+  assert.deepEqual(
+    delivered.find((m) => m.type === "peers"),
+    { rota: 1, type: "peers", ready: 1 },
+    "delivered once it listens",
+  );
   await flush();
 });
 
@@ -613,4 +626,196 @@ test("Supervisor drains, not kills, a replacement that took connections and was 
   await clock.advance(5000);
   assert.deepEqual(spawned[1].signals, [], "not SIGKILLed: it holds connections");
   assert.deepEqual(spawned[1].orders, [{ rota: 1, type: "drain" }], "drained, so its requests are answered");
+});
+
+/** The last health a fake worker was told, or the one in its spec. */
+function toldHealth(worker: FakeWorker) {
+  const told = worker.received.filter((m) => m.type === "health");
+  const last = told.at(-1) as (SupervisorMessage & { type: "health" }) | undefined;
+  if (!last) return worker.request.spec.health;
+  const { rota: _rota, type: _type, ...health } = last;
+  return health;
+}
+
+test("Supervisor tells every worker the rota's health: in the spec, at once on a change, and every second", async () => {
+  const { supervisor, spawned, clock } = supervisorOn(2);
+  const starting = supervisor.start();
+  assert.deepEqual(spawned[0].request.spec.health, { ready: false, workersReady: 0, phase: "starting", pid: 1 });
+  spawned[0].ready();
+  assert.deepEqual(toldHealth(spawned[1]), { ready: true, workersReady: 1, phase: "starting", pid: 1 });
+  spawned[1].ready();
+  await starting;
+  assert.deepEqual(toldHealth(spawned[0]), { ready: true, workersReady: 2, phase: "running", pid: 1 });
+  const count = () => spawned[0].received.filter((m) => m.type === "health").length;
+  const before = count();
+  await clock.advance(3000);
+  assert.equal(count(), before + 3, "repeated every second, so workers know the supervisor's loop turns");
+  spawned[0].exit({ code: 1, signal: null });
+  spawned[1].exit({ code: 1, signal: null });
+  assert.deepEqual(toldHealth(spawned[1]), { ready: false, workersReady: 0, phase: "running", pid: 1 });
+});
+
+test("Supervisor.close() with --shutdown-delay turns readiness 503 at once and drains only after the delay", async () => {
+  const { supervisor, spawned, clock, lines } = supervisorOn(2, { shutdownDelay: 5000 });
+  const events: string[] = [];
+  supervisor.onLifecycle((event) => events.push(event.type));
+  const starting = supervisor.start();
+  spawned.forEach((w) => w.ready());
+  await starting;
+  const closing = supervisor.close();
+  assert.deepEqual(toldHealth(spawned[0]), { ready: false, workersReady: 2, phase: "stopping", pid: 1 });
+  assert.equal(supervisor.snapshot().ready, false);
+  assert.deepEqual(spawned.map((w) => w.orders), [[], []], "still serving");
+  assert.match(lines.join("\n"), /serving 5000ms more \(--shutdown-delay\)/);
+  await clock.advance(4999);
+  assert.deepEqual(spawned.map((w) => w.orders), [[], []]);
+  await clock.advance(1);
+  assert.deepEqual(spawned.map((w) => w.orders), [[{ rota: 1, type: "drain" }], [{ rota: 1, type: "drain" }]]);
+  spawned.forEach((w) => w.exit());
+  assert.equal(await closing, 0);
+  assert.deepEqual(events, ["started", "stopping", "stopped"]);
+  assert.equal(clock.pending, 0, "no timer left behind");
+});
+
+test("Supervisor.forceClose() during the shutdown delay kills every worker at once", async () => {
+  const { supervisor, spawned, clock } = supervisorOn(1, { shutdownDelay: 5000 });
+  const starting = supervisor.start();
+  spawned[0].ready();
+  await starting;
+  void supervisor.close();
+  const forced = supervisor.forceClose();
+  assert.deepEqual(spawned[0].signals, ["SIGKILL"]);
+  assert.equal(await forced, 1);
+  await clock.advance(10_000);
+  assert.deepEqual(spawned[0].orders, [], "no drain after the kill");
+});
+
+test("Supervisor keeps no shutdown delay when it stops before it ran", () => {
+  const { supervisor, spawned } = supervisorOn(1, { shutdownDelay: 5000 });
+  void supervisor.start().catch(() => {});
+  spawned[0].say({ type: "loaded" });
+  void supervisor.close();
+  assert.deepEqual(spawned[0].orders, [{ rota: 1, type: "drain" }], "nobody sends traffic to a rota still starting");
+});
+
+test("Supervisor tells its lifecycle: a reload is over once every slot serves a fresh worker", async () => {
+  const { supervisor, spawned } = supervisorOn(2);
+  const events: unknown[] = [];
+  supervisor.onLifecycle((event) => events.push(event));
+  const starting = supervisor.start();
+  spawned.forEach((w) => w.ready());
+  await starting;
+  assert.deepEqual(events, [{ type: "started", ready: 2, workers: 2 }]);
+  await supervisor.reload();
+  assert.equal(supervisor.reloading, true);
+  assert.deepEqual(events.at(-1), { type: "reloading" });
+  spawned[2].ready();
+  assert.equal(events.length, 2, "slot 1 is not replaced yet");
+  spawned[3].ready();
+  assert.deepEqual(events.at(-1), { type: "reloaded", failed: [] });
+  assert.equal(supervisor.reloading, false);
+});
+
+test("Supervisor ends a reload whose replacement fails, naming the slot whose old worker keeps serving", async () => {
+  const { supervisor, spawned, clock } = supervisorOn(2, { startupTimeout: 5000 });
+  const events: unknown[] = [];
+  supervisor.onLifecycle((event) => events.push(event));
+  const starting = supervisor.start();
+  spawned.forEach((w) => w.ready());
+  await starting;
+  await supervisor.reload();
+  spawned[2].say({ type: "loaded" });
+  spawned[2].say({ type: "init-failed", attempt: 1, code: "E", message: "new version broken" });
+  await clock.advance(5000);
+  assert.deepEqual(spawned[2].signals, ["SIGKILL"], "not listening, so killed at the startup timeout");
+  spawned[3].ready();
+  assert.deepEqual(events.at(-1), { type: "reloaded", failed: [0] });
+});
+
+test("Supervisor.snapshot() reports workers, heartbeats, init attempts, recycles by reason and the event ring", async () => {
+  let wall = Date.UTC(2026, 10, 25, 12, 0, 0);
+  const fake = fakeHost();
+  const options = resolveOptions({ app: "file:///app.js", workers: 2, maxRequests: 10 }, {
+    env: {},
+    parallelism: 2,
+    isTerminal: false,
+  });
+  const log = createLogger({ name: "supervisor", write: (line) => fake.lines.push(line) });
+  const supervisor = new Supervisor(fake.host, { options, log, tuning: { random: () => 0, wallClock: () => wall } });
+  const { spawned, clock, rss } = fake;
+  const starting = supervisor.start();
+  spawned[0].say({ type: "listening" });
+  spawned[0].say({ type: "init-failed", attempt: 1, code: "ECONNREFUSED", message: "down", ms: 40 });
+  spawned[0].say({ type: "init-ok", attempt: 2, ms: 1200 });
+  spawned[1].ready();
+  await starting;
+  rss.set(1000, 50 * 2 ** 20);
+  const counts = [3, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+  spawned[0].say({
+    ...heartbeat,
+    requests: 4,
+    inFlight: 1,
+    heapUsed: 9e6,
+    loopLagMs: 12,
+    requestSeconds: { counts, sum: 0.02, count: 4 },
+  });
+  spawned[1].say({ ...heartbeat, requestSeconds: { counts: [1], sum: 1, count: 1 } });
+  await clock.advance(2000);
+  wall += 2000;
+  spawned[0].say({ type: "recycle", reason: "max-requests", detail: "answered 10 requests" });
+  const snapshot = supervisor.snapshot();
+  assert.equal(snapshot.phase, "running");
+  assert.equal(snapshot.ready, true);
+  assert.equal(snapshot.time, wall);
+  assert.deepEqual(snapshot.workers.map((w) => [w.slot, w.generation, w.state, w.role]), [
+    [0, 0, "ready", "active"],
+    [0, 1, "starting", "incoming"],
+    [1, 0, "ready", "active"],
+  ]);
+  const first = snapshot.workers[0];
+  assert.equal(first.startedAt, wall - 2000, "clock times become epoch milliseconds");
+  assert.deepEqual(
+    [first.requests, first.inFlight, first.rss, first.heapUsed, first.eventLoopLagSeconds, first.initAttempts],
+    [4, 1, 50 * 2 ** 20, 9e6, 0.012, 2],
+  );
+  assert.deepEqual(snapshot.counters.initAttempts, { ok: 2, failed: 1 });
+  assert.deepEqual(snapshot.counters.recycles, { "max-requests": 1 });
+  assert.equal(snapshot.histograms.requestSeconds.count, 4, "a delta of the wrong shape is ignored");
+  assert.equal(snapshot.histograms.initSeconds.count, 2);
+  assert.deepEqual(
+    snapshot.events.map((e) => `${e.slot}.${e.generation} ${e.kind}${e.detail ? ` ${e.detail}` : ""}`),
+    [
+      "0.0 spawned",
+      "1.0 spawned",
+      "0.0 init-failed ECONNREFUSED",
+      "0.0 ready",
+      "1.0 ready",
+      "0.0 recycle max-requests",
+      "0.1 spawned replacement",
+    ],
+  );
+  spawned[2].ready();
+  spawned[0].exit();
+  const after = supervisor.snapshot();
+  assert.equal(after.counters.replacements, 1);
+  assert.deepEqual(after.events.slice(-3).map((e) => `${e.slot}.${e.generation} ${e.kind}`), [
+    "0.1 ready",
+    "0.0 draining",
+    "0.0 exited",
+  ]);
+  assert.equal(JSON.parse(JSON.stringify(after)).workers.length, 2, "plain data");
+});
+
+test("Supervisor counts restarts per slot and crashes, for the snapshot", async () => {
+  const { supervisor, spawned, clock } = supervisorOn(1);
+  const starting = supervisor.start();
+  spawned[0].ready();
+  await starting;
+  spawned[0].exit({ code: 1, signal: null });
+  await clock.advance(100);
+  spawned[1].ready();
+  const snapshot = supervisor.snapshot();
+  assert.deepEqual([snapshot.counters.crashes, snapshot.counters.restarts], [1, 1]);
+  assert.equal(snapshot.workers[0].restarts, 1);
+  assert.ok(snapshot.events.some((e) => e.kind === "crashed" && e.detail === "code 1"));
 });

@@ -14,9 +14,29 @@ test("buildWorkerSpec() tells a worker how many others are ready, and its slot's
     parallelism: 2,
     isTerminal: false,
   });
-  const first = buildWorkerSpec(options, { slot: 1, generation: 0 }, { version: 3, value: { a: 1 } }, 0);
+  const context = { health: { ready: false, workersReady: 0, phase: "starting", pid: 1 } as const, logColor: false };
+  const first = buildWorkerSpec(options, { slot: 1, generation: 0 }, { version: 3, value: { a: 1 } }, 0, context);
   assert.equal(first.peersReady, 0);
   assert.equal(first.maxRequests, 125);
   assert.deepEqual(first.config, { version: 3, value: { a: 1 } });
-  assert.equal(buildWorkerSpec(options, { slot: 0, generation: 4 }, first.config, 2).peersReady, 2);
+  assert.equal(buildWorkerSpec(options, { slot: 0, generation: 4 }, first.config, 2, context).peersReady, 2);
+});
+
+test("buildWorkerSpec() passes the health prefix (empty when off), the rota's health and the access log", () => {
+  const resolve = (extra: Record<string, string>) =>
+    resolveOptions({ app: "file:///app.js", workers: 1, ...extra }, { env: {}, parallelism: 1, isTerminal: false });
+  const health = { ready: true, workersReady: 1, phase: "running", pid: 7 } as const;
+  const spec = buildWorkerSpec(resolve({}), { slot: 0, generation: 0 }, { version: 0, value: {} }, 0, {
+    health,
+    logColor: true,
+  });
+  assert.deepEqual([spec.healthPrefix, spec.health, spec.accessLog, spec.logColor], ["/_rota", health, "off", true]);
+  const off = buildWorkerSpec(
+    resolve({ healthPrefix: "off", accessLog: "combined" }),
+    { slot: 0, generation: 0 },
+    { version: 0, value: {} },
+    0,
+    { health, logColor: false },
+  );
+  assert.deepEqual([off.healthPrefix, off.accessLog], ["", "combined"]);
 });
