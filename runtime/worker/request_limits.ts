@@ -1,6 +1,7 @@
 /**
  * Per-request limits, the same on every runtime: `--max-body` (413 before a
- * declared body is read, and as soon as a streamed one passes the limit) and
+ * declared body is read; for a streamed one, the app's read fails as soon as
+ * it passes the limit, and the 413 goes out once its rest was read) and
  * `--request-timeout` (504 once the app's handler has run too long). A
  * handler cannot be stopped from outside, so at the timeout rota answers for
  * it, aborts the `signal` of the request the app was given, and drops the
@@ -39,8 +40,19 @@ export interface Guarded {
 }
 
 /**
+ * How long the rest of a chunked body that passed `--max-body` is read and
+ * thrown away before rota's 413 goes out (nginx's `lingering_timeout` is 5 s
+ * too): a client that sends its whole body before it reads the answer (Node's
+ * `http` client does) then gets the 413 instead of a reset, which would lose
+ * the answer it has not read. A client still sending after this long gets the
+ * 413 and its connection is cut.
+ */
+export const LINGER_MS = 5000;
+
+/**
  * The 413 rota answers for a body above `--max-body`. The connection closes
- * after it, so the rest of the body is never read.
+ * after it: a declared body is never read, and a chunked one may not have
+ * ended within {@linkcode LINGER_MS}.
  *
  * @returns A JSON 413.
  */
@@ -115,45 +127,49 @@ export class RequestLimits {
     }
     if (requestTimeout > 0) init.signal = AbortSignal.any([request.signal, timedOut.signal]);
     const guarded = new Request(request, init);
+    const rest = () => (body === null ? Promise.resolve() : linger(body, this.#options.clock));
     return {
       request: guarded,
-      settle: (answer) => this.#race(request, answer, overflowed, timedOut),
+      settle: (answer) => this.#race(request, answer, { overflowed, rest }, timedOut),
     };
   }
 
   #race(
     request: Request,
     answer: Promise<Response>,
-    overflowed: Promise<void>,
+    body: { overflowed: Promise<void>; rest: () => Promise<void> },
     timedOut: AbortController,
   ): Promise<Response> {
     const { clock, requestTimeout, maxBody, warn } = this.#options;
     return new Promise((resolve) => {
       let settled = false;
-      const finish = (response: Response) => {
-        if (settled) {
-          // The client already has rota's answer: release the app's late one.
-          response.body?.cancel().catch(() => {});
-          return;
-        }
+      const claim = () => {
+        if (settled) return false;
         settled = true;
         clock.clearTimeout(timer);
-        resolve(response);
+        return true;
       };
       const timer = requestTimeout > 0
         ? clock.setTimeout(() => {
-          if (settled) return;
+          if (!claim()) return;
           warn("request-timeout", `request timed out after ${requestTimeout}ms: ${routeOf(request)}`);
           timedOut.abort(new DOMException(`request timed out after ${requestTimeout}ms`, "TimeoutError"));
-          finish(gatewayTimeout());
+          resolve(gatewayTimeout());
         }, requestTimeout)
         : undefined;
-      void overflowed.then(() => {
-        if (settled) return;
+      void body.overflowed.then(async () => {
+        if (!claim()) return;
         warn("max-body", `request body passed --max-body ${maxBody} while streaming: ${routeOf(request)}`);
-        finish(payloadTooLarge());
+        // The rest is read first: a runtime that closes the connection after the answer (the client asked it to)
+        // while body bytes are unread sends a reset, and a client still sending then never reads the 413.
+        await body.rest();
+        resolve(payloadTooLarge());
       });
-      void answer.then(finish);
+      void answer.then((response) => {
+        // When rota answered (or will) for the app, the app's late answer is released.
+        if (claim()) resolve(response);
+        else response.body?.cancel().catch(() => {});
+      });
     });
   }
 }
@@ -164,8 +180,8 @@ function mayHaveBody(method: string): boolean {
 
 /**
  * Pass a body through, erroring it once more than `limit` bytes went by. The
- * source is left unread rather than cancelled: cancelling it would close the
- * connection on some runtimes before rota's 413 could be sent.
+ * source is not cancelled there: cancelling it would close the connection on
+ * some runtimes before rota's 413 could be sent; `onOverflow` takes it over.
  */
 function countBytes(
   source: ReadableStream<Uint8Array>,
@@ -180,8 +196,9 @@ function countBytes(
       if (done) return controller.close();
       seen += value.byteLength;
       if (seen > limit) {
-        onOverflow();
         controller.error(new RotaError("ERR_ROTA_BODY_TOO_LARGE", `request body passed ${limit} bytes`));
+        reader.releaseLock();
+        onOverflow();
         return;
       }
       controller.enqueue(value);
@@ -190,4 +207,23 @@ function countBytes(
       return reader.cancel(reason);
     },
   });
+}
+
+/**
+ * Read the rest of a body and throw it away, for at most {@linkcode LINGER_MS}
+ * (then cancel it): in the manner of the lingering close of nginx and Apache,
+ * so that the client reads rota's 413 rather than a reset.
+ */
+async function linger(source: ReadableStream<Uint8Array>, clock: Clock): Promise<void> {
+  const reader = source.getReader();
+  const timer = clock.setTimeout(() => reader.cancel().catch(() => {}), LINGER_MS);
+  try {
+    while (!(await reader.read()).done) {
+      // Thrown away.
+    }
+  } catch {
+    // Cut by the runtime or by the timer: nothing more to read.
+  } finally {
+    clock.clearTimeout(timer);
+  }
 }

@@ -392,11 +392,15 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
         assert.equal((await rota.stop()).code, 0);
       });
 
-      test("a chunked body that passes --max-body stops being read and gets 413", async () => {
+      test("a chunked body that passes --max-body fails the app's read and gets 413, read to its end so that no reset loses it", async () => {
         const rota = await Rota.serve(target, "hostile.js", ["--workers", "1", "--max-body", "1MB"]);
-        const over = await send(`${rota.url}/body`, { body: Buffer.alloc(3 * MB, 97) });
-        assert.equal(over.status, 413);
-        assert.deepEqual(JSON.parse(over.body), { error: "payload too large" });
+        // Node's client sends the whole body before it reads the answer: without rota reading the rest (a lingering
+        // close), the connection was reset under it and the 413 lost, in 2 of 3 tries on Bun.
+        for (let i = 0; i < 6; i++) {
+          const over = await send(`${rota.url}/body`, { body: Buffer.alloc(3 * MB, 97) });
+          assert.equal(over.status, 413, `try ${i}`);
+          assert.deepEqual(JSON.parse(over.body), { error: "payload too large" });
+        }
         await rota.waitForLog(/request body passed --max-body 1048576 while streaming: POST \/body/);
         const fits = await send(`${rota.url}/body`, { body: Buffer.alloc(900 * 1024, 97) });
         assert.deepEqual([fits.status, JSON.parse(fits.body).length], [200, 900 * 1024]);

@@ -241,7 +241,9 @@ export function operationsSuite(key: keyof typeof TARGETS): void {
         const perWorker = samples(before, name);
         assert.equal(perWorker.length, 2, `${name} for each worker`);
         for (const metric of perWorker) {
-          assert.ok(Number(metric.value) > 1_000_000, `${name} ${metric.value}`);
+          // Bun's heap of a small app can be ~100 kB; the resident set is always megabytes.
+          const floor = name === "process_resident_memory_bytes" ? 1_000_000 : 10_000;
+          assert.ok(Number(metric.value) > floor, `${name} ${metric.value}`);
           assert.ok(rota.workerPids().includes(Number(metric.labels?.pid)));
           assert.match(String(metric.labels?.worker), /^[01]\.0$/);
         }
@@ -415,9 +417,11 @@ export function operationsSuite(key: keyof typeof TARGETS): void {
           env: { ...env, NOTIFY_SOCKET: address, WATCHDOG_USEC: "1000000" },
         });
         const started = await waitFor("READY=1", () => notifications(listener).find((n) => /^READY=1/.test(n.data)));
-        assert.equal(
+        assert.match(
           started.data,
-          `READY=1\nSTATUS=2 of 2 workers ready, 0 requests, config v0, 0 crashes\nMAINPID=${rota.child.pid}`,
+          new RegExp(
+            `^READY=1\nSTATUS=2 of 2 workers ready, 0 requests, config v\\d+, 0 crashes\nMAINPID=${rota.child.pid}$`,
+          ),
         );
         await waitFor("WATCHDOG=1", () => notifications(listener).some((n) => n.data === "WATCHDOG=1"), 5000);
         const pids = rota.workerPids();

@@ -193,7 +193,8 @@ for (const key of Object.keys(TARGETS)) {
       await live.goto(`${admin}/`);
       await until("both workers ready", (rows) => rows.join() === "0.0 ready,1.0 ready");
       assert.equal(await live.textContent("#ready"), "ready");
-      assert.equal(await live.textContent("#counter-config-version b"), "v0");
+      const { configVersion } = await (await fetch(`${admin}/status.json`)).json() as { configVersion: number };
+      assert.equal(await live.textContent("#counter-config-version b"), `v${configVersion}`);
       assert.match(
         String(await live.textContent("#title")),
         new RegExp(`on ${key.startsWith("node") ? "node" : key}$`),

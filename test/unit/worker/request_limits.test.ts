@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { RequestLimits } from "../../../runtime/worker/request_limits.ts";
+import { LINGER_MS, RequestLimits } from "../../../runtime/worker/request_limits.ts";
 import { FakeClock, flush } from "../../_fake_clock.ts";
 
 function limits(options: { requestTimeout?: number; maxBody?: number } = {}) {
@@ -76,6 +76,59 @@ test("RequestLimits stops a streamed body that passes --max-body and answers 413
   const small = l.guard(post(chunked(2, 400)))!;
   const read = await small.settle(small.request.text().then((text) => new Response(String(text.length))));
   assert.equal(await read.text(), "800");
+});
+
+test("RequestLimits reads and throws away the rest of a chunked body before its 413, so that no reset loses it", async () => {
+  const { warned, limits: l } = limits({ maxBody: 1000 });
+  let pulled = 0;
+  const source = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (pulled++ < 50) controller.enqueue(new Uint8Array(400));
+      else controller.close();
+    },
+  });
+  const guarded = l.guard(post(source))!;
+  let appSaw = "";
+  const app = guarded.request.text().then(
+    () => new Response("read it all"),
+    (error) => {
+      appSaw = error.code;
+      return new Response("app gave up", { status: 400 });
+    },
+  );
+  const response = await guarded.settle(app);
+  assert.equal(appSaw, "ERR_ROTA_BODY_TOO_LARGE", "the app's read failed at the limit");
+  assert.equal(response.status, 413, "rota's answer, not the app's 400 that came first");
+  assert.equal(pulled, 51, "every chunk the client sent was read before the answer");
+  assert.equal(warned.length, 1);
+});
+
+test("RequestLimits answers 413 and cuts a chunked body still coming LINGER_MS after it passed --max-body", async () => {
+  const { clock, limits: l } = limits({ maxBody: 1000 });
+  let cancelled: unknown = "no";
+  let pulled = 0;
+  const endless = new ReadableStream<Uint8Array>({
+    pull: (controller) => {
+      pulled++;
+      controller.enqueue(new Uint8Array(400));
+      // A slow client: from the fourth chunk, one every 100 ms of the fake clock.
+      return pulled > 3 ? new Promise<void>((resolve) => clock.setTimeout(resolve, 100)) : undefined;
+    },
+    cancel: (reason) => void (cancelled = reason),
+  });
+  const guarded = l.guard(post(endless))!;
+  let answer: Response | undefined;
+  void guarded.settle(
+    guarded.request.text().then(() => new Response("read it all"), () => new Response("gave up", { status: 400 })),
+  ).then((response) => (answer = response));
+  await clock.advance(LINGER_MS - 100);
+  assert.equal(answer, undefined, "still reading the rest");
+  assert.equal(cancelled, "no");
+  assert.ok(pulled > 10, `read on meanwhile (${pulled} chunks)`);
+  await clock.advance(200);
+  assert.notEqual(cancelled, "no", "cancelled at LINGER_MS");
+  assert.equal(answer?.status, 413);
+  assert.equal(answer?.headers.get("connection"), "close");
 });
 
 test("RequestLimits answers 504 at --request-timeout, aborts the request's signal and drops the late answer", async () => {
