@@ -188,7 +188,7 @@ for (const key of Object.keys(TARGETS)) {
           if (predicate(rows)) return rows;
           await live.waitForTimeout(100);
         }
-        assert.fail(`the page never showed ${what}; it shows ${JSON.stringify(rows)}`);
+        assert.fail(`the page never showed ${what}; it shows ${JSON.stringify(rows)}; rota's log:\n${rota.log}`);
       };
       await live.goto(`${admin}/`);
       await until("both workers ready", (rows) => rows.join() === "0.0 ready,1.0 ready");
