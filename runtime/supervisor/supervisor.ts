@@ -888,9 +888,12 @@ export class Supervisor {
     this.#killAfterGrace(worker);
     // Replace it as a recycle (not a crash: no back-off), after a moment: a signal sent to the whole
     // process group (Ctrl-C in a terminal) reaches the supervisor too, which then stops everything instead.
+    // Counted now: it may exit before the replacement starts, and its slot is then filled without a request.
+    if (this.#phase.kind === "running" && this.#slots[worker.slot].active === worker) {
+      this.#ops.recycle(identity(worker), "drained");
+    }
     this.#host.clock.setTimeout(() => {
       if (this.#phase.kind === "running" && this.#slots[worker.slot].active === worker) {
-        this.#ops.recycle(identity(worker), "drained");
         this.#rollout.request(worker.slot);
       }
     }, this.#ownDrainGrace);
@@ -920,7 +923,7 @@ export class Supervisor {
       if (wasIncoming) return this.#replacementFailed(slot, worker.generation);
       // The slot's own worker left (it drained on its own) before a replacement took over: the replacement becomes
       // the slot's worker now, ready or not, or a new one starts at once.
-      if (wasActive && slot.incoming) return this.#adoptIncoming(slot);
+      if (wasActive && this.#adoptable(slot)) return this.#adoptIncoming(slot);
       return this.#fill(slot);
     }
     if (this.#phase.kind === "starting" && ended.fatal) {
@@ -929,7 +932,7 @@ export class Supervisor {
     }
     if (wasIncoming) return this.#replacementFailed(slot, worker.generation);
     if (wasActive) {
-      if (slot.incoming) return this.#adoptIncoming(slot);
+      if (this.#adoptable(slot)) return this.#adoptIncoming(slot);
       this.#respawnAfterCrash(slot, worker.readyAt);
     }
   }
@@ -1015,7 +1018,7 @@ export class Supervisor {
       this.#replacementFailed(slot, worker.generation);
     } else if (slot.active === worker) {
       slot.active = undefined;
-      if (slot.incoming) this.#adoptIncoming(slot);
+      if (this.#adoptable(slot)) this.#adoptIncoming(slot);
       else if (!this.#isStopping()) this.#respawnAfterCrash(slot, worker.readyAt, silentMs);
     }
     worker.child.kill("SIGKILL");
@@ -1051,7 +1054,7 @@ export class Supervisor {
     if (othersServe) {
       slot.active = undefined;
       this.#drain(worker);
-      if (slot.incoming) return this.#adoptIncoming(slot);
+      if (this.#adoptable(slot)) return this.#adoptIncoming(slot);
       this.#rollout.cancel(slot.index);
       this.#spawn(slot, "active");
       return;
@@ -1061,6 +1064,20 @@ export class Supervisor {
     if (slot.incoming) return this.#tellPeers();
     this.#rollout.cancel(slot.index);
     this.#spawn(slot, "incoming");
+  }
+
+  /**
+   * Whether the slot's replacement may become its worker. One that drains
+   * (it was not ready in time, or was told to stop) may not: it is let go as a
+   * failed replacement, and the slot goes on as if it had none.
+   */
+  #adoptable(slot: Slot): boolean {
+    const incoming = slot.incoming;
+    if (!incoming) return false;
+    if (incoming.state.kind !== "draining") return true;
+    slot.incoming = undefined;
+    this.#replacementFailed(slot, incoming.generation);
+    return false;
   }
 
   /** The active worker died while its replacement starts: the replacement becomes the slot's worker now, ready or not. */

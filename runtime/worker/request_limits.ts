@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Clock } from "../clock.ts";
+import type { Clock, TimerHandle } from "../clock.ts";
 import { RotaError } from "../errors.ts";
 import { routeOf } from "./route.ts";
 
@@ -45,7 +45,7 @@ export interface Guarded {
  * too): a client that sends its whole body before it reads the answer (Node's
  * `http` client does) then gets the 413 instead of a reset, which would lose
  * the answer it has not read. A client still sending after this long gets the
- * 413 and its connection is cut.
+ * 413 then, and its connection is cut {@linkcode CUT_AFTER_MS} later.
  */
 export const LINGER_MS = 5000;
 
@@ -209,21 +209,41 @@ function countBytes(
   });
 }
 
+/** How long after a lingering 413 went out rota still reads, before it cancels the body (cutting the connection). */
+export const CUT_AFTER_MS = 1000;
+
 /**
- * Read the rest of a body and throw it away, for at most {@linkcode LINGER_MS}
- * (then cancel it): in the manner of the lingering close of nginx and Apache,
- * so that the client reads rota's 413 rather than a reset.
+ * Read the rest of a body and throw it away, in the manner of the lingering
+ * close of nginx and Apache, so that the client reads rota's 413 rather than
+ * a reset. Resolves once the body ended or after {@linkcode LINGER_MS}, when
+ * the 413 goes out anyway; reading goes on for {@linkcode CUT_AFTER_MS} more
+ * (the answer is written meanwhile), then the body is cancelled.
  */
 async function linger(source: ReadableStream<Uint8Array>, clock: Clock): Promise<void> {
-  const reader = source.getReader();
-  const timer = clock.setTimeout(() => reader.cancel().catch(() => {}), LINGER_MS);
+  let reader: ReadableStreamDefaultReader<Uint8Array>;
   try {
-    while (!(await reader.read()).done) {
-      // Thrown away.
-    }
+    reader = source.getReader();
   } catch {
-    // Cut by the runtime or by the timer: nothing more to read.
-  } finally {
-    clock.clearTimeout(timer);
+    return; // Not ours to read: the 413 goes out at once.
   }
+  let cut: TimerHandle | undefined;
+  let deadline = () => {};
+  const passed = new Promise<void>((resolve) => (deadline = resolve));
+  const timer = clock.setTimeout(() => {
+    deadline();
+    cut = clock.setTimeout(() => reader.cancel().catch(() => {}), CUT_AFTER_MS);
+  }, LINGER_MS);
+  const drained = (async () => {
+    try {
+      while (!(await reader.read()).done) {
+        // Thrown away.
+      }
+    } catch {
+      // Cut by the runtime or by the timer: nothing more to read.
+    } finally {
+      clock.clearTimeout(timer);
+      if (cut !== undefined) clock.clearTimeout(cut);
+    }
+  })();
+  await Promise.race([drained, passed]);
 }

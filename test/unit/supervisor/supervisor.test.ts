@@ -628,6 +628,26 @@ test("Supervisor drains, not kills, a replacement that took connections and was 
   assert.deepEqual(spawned[1].orders, [{ rota: 1, type: "drain" }], "drained, so its requests are answered");
 });
 
+test("Supervisor never makes a draining replacement the slot's worker: when the active one crashes, a new one starts", async () => {
+  const { supervisor, spawned, clock } = supervisorOn(1, { startupTimeout: 5000, initTimeout: 2000 });
+  const starting = supervisor.start();
+  spawned[0].say({ type: "loaded" });
+  spawned[0].say({ type: "listening" });
+  spawned[0].say({ type: "init-failed", attempt: 1, code: "E", message: "down" });
+  await starting;
+  await supervisor.reload();
+  spawned[1].say({ type: "loaded" });
+  spawned[1].say({ type: "listening" });
+  await clock.advance(5000);
+  assert.deepEqual(spawned[1].orders, [{ rota: 1, type: "drain" }], "drained at its deadline");
+  spawned[0].exit({ code: 1, signal: null });
+  await clock.advance(1000);
+  assert.equal(spawned.length, 3, "a new worker for the slot");
+  const roles = supervisor.status().map((w) => `${w.generation} ${w.state} ${w.role}`);
+  assert.ok(roles.includes("1 draining retired"), roles.join(", "));
+  assert.ok(roles.includes("2 loading active"), roles.join(", "));
+});
+
 /** The last health a fake worker was told, or the one in its spec. */
 function toldHealth(worker: FakeWorker) {
   const told = worker.received.filter((m) => m.type === "health");
