@@ -125,7 +125,7 @@ function renderHeader(snap) {
     "  up " + ago(snap.time - snap.startedAt);
   var c = snap.counters;
   var recycles = 0; for (var r in c.recycles) recycles += c.recycles[r];
-  var reasons = Object.keys(c.recycles).map(function (r) { return r + " " + c.recycles[r]; }).join(", ");
+  var reasons = Object.keys(c.recycles).filter(function (r) { return c.recycles[r] > 0; }).map(function (r) { return r + " " + c.recycles[r]; }).join(", ");
   var items = [
     ["config-version", "config version", "v" + snap.configVersion],
     ["replacements", "replacements", c.replacements],

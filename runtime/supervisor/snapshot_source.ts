@@ -31,15 +31,19 @@ import {
 import type { HeartbeatMessage } from "../protocol.ts";
 import type { WorkerState } from "./worker_record.ts";
 
+/** Every reason a worker is replaced on purpose, each a `reason` label of `rota_recycles_total`. */
+export const RECYCLE_REASONS = [
+  "max-requests",
+  "max-lifetime",
+  "max-memory",
+  "hard-memory-limit",
+  "reload",
+  "init-hung",
+  "drained",
+] as const;
+
 /** Why a worker was replaced on purpose. */
-export type RecycleReason =
-  | "max-requests"
-  | "max-lifetime"
-  | "max-memory"
-  | "hard-memory-limit"
-  | "reload"
-  | "init-hung"
-  | "drained";
+export type RecycleReason = typeof RECYCLE_REASONS[number];
 
 /** Who a worker is, for events. */
 export interface WorkerIdentity {
@@ -150,7 +154,8 @@ export class SnapshotSource {
   #eventLimit: number;
   #startedAt: number;
   #events: RotaEvent[] = [];
-  #recycles: Record<string, number> = {};
+  // Every reason from 0, so that a scrape shows the series before the first recycle (rate() needs the zero).
+  #recycles: Record<string, number> = Object.fromEntries(RECYCLE_REASONS.map((reason) => [reason, 0]));
   #initOk = 0;
   #initFailed = 0;
   #restarts = 0;
