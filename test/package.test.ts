@@ -7,9 +7,19 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, dirname, join } from "node:path";
+import { delimiter, dirname, join, relative } from "node:path";
 import process from "node:process";
 import { after, before, describe, test } from "node:test";
 import {
@@ -88,7 +98,16 @@ describe("the npm package", { timeout: 300_000 }, () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "rota-pack-"));
-    const packed = await run("npm", ["pack", "--json", "--pack-destination", dir], { cwd: ROOT, timeoutMs: 120_000 });
+    // Packed from a copy of the sources, as from a clone: the prepack build empties and refills dist/, which other
+    // suites running at the same time spawn workers from (a worker once failed to start with "Cannot find module").
+    const source = join(dir, "source");
+    const generated = new Set(["node_modules", "dist", ".git", "test/output", "bench/.tools", "bench/.out"]);
+    cpSync(ROOT, source, {
+      recursive: true,
+      filter: (from) => !generated.has(relative(ROOT, from)),
+    });
+    symlinkSync(join(ROOT, "node_modules"), join(source, "node_modules"));
+    const packed = await run("npm", ["pack", "--json", "--pack-destination", dir], { cwd: source, timeoutMs: 120_000 });
     assert.equal(packed.code, 0, packed.stderr);
     // The prepack build prints its summary on the same stream as npm's JSON.
     const [manifest] = JSON.parse(packed.stdout.slice(packed.stdout.search(/^\[/m)));
