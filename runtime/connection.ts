@@ -144,3 +144,23 @@ export function asksForWebSocket(headers: Headers): boolean {
 export function familyOf(address: string): "IPv4" | "IPv6" {
   return address.includes(":") ? "IPv6" : "IPv4";
 }
+
+/**
+ * Headers of the app's answer that a 101 (a WebSocket accepted) must not
+ * repeat: the handshake's own, and hop-by-hop ones. Every adapter filters by it.
+ */
+export const UPGRADE_NOT_FORWARDED: ReadonlySet<string> = new Set([
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "content-length",
+  "upgrade",
+  "te",
+  "trailer",
+  "sec-websocket-accept",
+  "sec-websocket-protocol",
+  "sec-websocket-extensions",
+]);
+
+/** The largest message a WebSocket takes on every runtime (Bun's default): a larger one closes it with 1009. */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;

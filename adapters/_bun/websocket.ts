@@ -16,16 +16,15 @@
 import type { BunWebSocketHandlers } from "../../runtime/app.ts";
 import {
   familyOf,
+  MAX_MESSAGE_BYTES,
   type NativeWebSockets,
   type RemoteAddress,
   type RequestConnection,
   type ServerSocket,
   type SocketAcceptance,
   type SocketEvents,
+  UPGRADE_NOT_FORWARDED,
 } from "../../runtime/connection.ts";
-
-/** The largest message a WebSocket takes (Bun's default, and rota's on Node and Deno): a larger one closes it with 1009. */
-const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /** The parts of Bun's `ServerWebSocket` this file uses. */
 interface BunSocket {
@@ -41,20 +40,6 @@ export interface BunServer {
   requestIP(request: Request): { address: string; port: number; family: string } | null;
   upgrade(request: Request, options: { data: unknown; headers?: HeadersInit }): boolean;
 }
-
-/** Headers of the app's answer that the 101 must not repeat: the handshake's own, and hop-by-hop ones. */
-const NOT_FORWARDED = new Set([
-  "connection",
-  "keep-alive",
-  "transfer-encoding",
-  "content-length",
-  "upgrade",
-  "te",
-  "trailer",
-  "sec-websocket-accept",
-  "sec-websocket-protocol",
-  "sec-websocket-extensions",
-]);
 
 /** What rota keeps on each of its sockets (`ws.data`). */
 class SocketData {
@@ -145,7 +130,7 @@ export function upgradeAccepted(
   if (!answer.ok) return answer;
   const headers = new Headers();
   answer.headers.forEach((value, name) => {
-    if (!NOT_FORWARDED.has(name)) headers.append(name, value);
+    if (!UPGRADE_NOT_FORWARDED.has(name)) headers.append(name, value);
   });
   if (acceptance.protocol !== undefined) headers.set("sec-websocket-protocol", acceptance.protocol);
   void answer.body?.cancel();

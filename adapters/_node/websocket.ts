@@ -22,16 +22,15 @@ import type { Duplex } from "node:stream";
 import {
   asksForWebSocket,
   familyOf,
+  MAX_MESSAGE_BYTES,
   type RemoteAddress,
   type RequestConnection,
   type ServerSocket,
   type SocketAcceptance,
   type SocketEvents,
+  UPGRADE_NOT_FORWARDED,
 } from "../../runtime/connection.ts";
 import type { ListenOptions } from "../../runtime/host.ts";
-
-/** The largest message a WebSocket takes, as Bun's default: a larger one closes the socket with 1009. */
-export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /** What `@hono/node-server` hands a fetch handler as its second argument. */
 export interface NodeBindings {
@@ -64,20 +63,6 @@ interface WsModule {
     handleProtocols(protocols: Set<string>, request: IncomingMessage): string | false;
   }) => WsServer;
 }
-
-/** Headers of the app's answer that the 101 must not repeat: the handshake's own, and hop-by-hop ones. */
-const NOT_FORWARDED = new Set([
-  "connection",
-  "keep-alive",
-  "transfer-encoding",
-  "content-length",
-  "upgrade",
-  "te",
-  "trailer",
-  "sec-websocket-accept",
-  "sec-websocket-protocol",
-  "sec-websocket-extensions",
-]);
 
 /**
  * The client's end of a socket.
@@ -137,7 +122,7 @@ class WebSockets {
     if (acceptance.protocol !== undefined) this.#protocols.set(incoming, acceptance.protocol);
     const extra: string[] = [];
     answer.headers.forEach((value, name) => {
-      if (!NOT_FORWARDED.has(name)) extra.push(`${name}: ${value}`);
+      if (!UPGRADE_NOT_FORWARDED.has(name)) extra.push(`${name}: ${value}`);
     });
     this.#headers.set(incoming, extra);
     // A handshake ws finds invalid is answered 400 by ws, and never opens.
@@ -185,7 +170,7 @@ async function writeAnswer(socket: Duplex, answer: Response): Promise<void> {
   const { STATUS_CODES } = await import("node:http");
   const lines = [`HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? ""}`];
   answer.headers.forEach((value, name) => {
-    if (!NOT_FORWARDED.has(name)) lines.push(`${name}: ${value}`);
+    if (!UPGRADE_NOT_FORWARDED.has(name)) lines.push(`${name}: ${value}`);
   });
   lines.push("connection: close", `content-length: ${body.byteLength}`, "", "");
   if (socket.destroyed) return;
