@@ -61,6 +61,12 @@ export function initContractSuite(target: Target): void {
         env: { ROTA_TEST_BROKEN_SLOT: "1" },
         ready: /1 of 2 workers ready/,
       });
+      // A failing worker that listened while no worker was ready (the first start) stops once it hears of the ready
+      // one: wait for that state, seen as eight new connections in a row answered 200, then load.
+      await waitFor("the failing worker to stop taking connections", async () => {
+        for (let i = 0; i < 8; i++) if ((await get(`${rota.url}/`)).status !== 200) return false;
+        return true;
+      });
       const result = await load(`${rota.url}/`, {
         connections: 4,
         durationMs: 3000,
