@@ -849,8 +849,9 @@ export class Supervisor {
     if (!settled || ![...this.#live].some((worker) => isListening(worker.state))) return;
     this.#phase = { kind: "running" };
     const ready = this.#slots.filter((s) => s.active?.state.kind === "ready").length;
-    this.#log.info(`${ready} of ${this.#slots.length} workers ready`, { event: "rota.started" });
+    // Workers hear the new phase before the log announces it.
     this.#health.update(this.#currentHealth());
+    this.#log.info(`${ready} of ${this.#slots.length} workers ready`, { event: "rota.started" });
     phase.resolve();
     this.#lifecycle.emit({ type: "started", ready, workers: this.#slots.length });
   }
