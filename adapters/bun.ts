@@ -14,13 +14,13 @@
  * @module
  */
 
-import { readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import type { Host, Listener } from "../runtime/host.ts";
 import { delay } from "../runtime/_async.ts";
 import type { Closable, ServeHttpOptions } from "../runtime/ops/ops_host.ts";
 import { processChannel } from "./_node/channel.ts";
 import { opsHost } from "./_node/ops.ts";
+import { ensureConnectionMigration } from "./_node/connection_migration.ts";
 import { entryPath } from "./_node/entry.ts";
 import { listenError, probePort, processHost, SPEC_VARIABLE, takeSpec } from "./_node/process.ts";
 import {
@@ -66,32 +66,6 @@ interface BunApi {
 }
 
 const bun = (): BunApi => (globalThis as unknown as { Bun: BunApi }).Bun;
-
-const MIGRATE = "/proc/sys/net/ipv4/tcp_migrate_req";
-
-/**
- * Make sure queued connections survive a draining worker's listener closing.
- *
- * @param file The sysctl's file (injectable for tests).
- * @returns Warnings for the log.
- */
-export function ensureConnectionMigration(file: string = MIGRATE): string[] {
-  let current: string;
-  try {
-    current = readFileSync(file, "utf8").trim();
-  } catch {
-    return ["cannot read net.ipv4.tcp_migrate_req: a draining worker may reset connections queued on its socket"];
-  }
-  if (current === "1") return [];
-  try {
-    writeFileSync(file, "1");
-    return [];
-  } catch {
-    return [
-      "net.ipv4.tcp_migrate_req is not 1 and rota cannot set it (needs root in this network namespace): a draining worker may reset connections queued on its socket; run 'sysctl -w net.ipv4.tcp_migrate_req=1' to lose none",
-    ];
-  }
-}
 
 /**
  * The admin listener on `Bun.serve` (no npm package: Bun's supervisor loads

@@ -1,22 +1,25 @@
 /**
  * The Deno adapter: workers are Deno subprocesses started through Deno's
- * `node:cluster`, which (unlike what Deno's docs say) passes the listening
- * handle for real. The supervisor owns the socket, so a drain loses nothing;
- * `Deno.serve` with `reusePort` was measured to drop accepted connections on
- * shutdown even with `tcp_migrate_req=1` (RUNTIME-NOTES.md), which is why the
- * workers serve through `node:http` instead.
+ * `node:cluster` (they inherit the supervisor's permission and unstable
+ * flags; spawning them needs `--allow-run`, or `-A`). They serve in one of
+ * two ways, chosen once by the supervisor before any worker starts:
  *
- * Workers inherit the supervisor's permission flags; spawning them needs
- * `--allow-run` (or `-A`).
+ * - **`Deno.serve`, each on its own `SO_REUSEPORT` socket** (`_deno/serve.ts`),
+ *   when Deno runs with `--unstable-net` and `--allow-ffi` and
+ *   `net.ipv4.tcp_migrate_req` is 1 (rota sets it when it may): about twice
+ *   the throughput at a third of the memory. The app finds `remoteAddr` on
+ *   `env` as `Deno.serve` gives it (`getConnInfo` from `hono/deno`).
+ * - **`node:http` on a socket the supervisor owns**, which Deno's
+ *   `node:cluster` passes for real (unlike what Deno's docs say), otherwise: a
+ *   drain loses nothing with no flag and no sysctl. The app finds what
+ *   `@hono/node-server` gives (`incoming`, `outgoing`) and `remoteAddr`.
  *
- * An app finds on `env` what `@hono/node-server` gives (`incoming`,
- * `outgoing`) and what `Deno.serve` gives (`remoteAddr`, for `getConnInfo`
- * from `hono/deno`); `Deno.upgradeWebSocket` cannot work on a `node:http`
- * request, so WebSockets go the Node way (rota's `upgradeWebSocket`).
+ * WebSockets work either way through rota's `upgradeWebSocket`.
  *
  * @module
  */
 
+import process from "node:process";
 import { RotaError } from "../runtime/errors.ts";
 import type { Host } from "../runtime/host.ts";
 import { clusterChannel, clusterSpawn, workerServerLoaded } from "./_node/cluster.ts";
@@ -24,6 +27,8 @@ import { denoOpsHost } from "./_deno/ops.ts";
 import { listenNodeHttp } from "./_node/http.ts";
 import type { NodeBindings } from "./_node/websocket.ts";
 import { importModule, probePort, processHost } from "./_node/process.ts";
+import { ensureConnectionMigration } from "./_node/connection_migration.ts";
+import { listenDenoServe, nativeServing } from "./_deno/serve.ts";
 
 interface DenoPermissions {
   permissions: { querySync(descriptor: { name: string }): { state: string } };
@@ -65,6 +70,16 @@ function requirePermissions(): void {
   }
 }
 
+/** How the supervisor tells a worker to serve on `Deno.serve`. */
+const NATIVE_VARIABLE = "ROTA_DENO_SERVE";
+
+/** Whether this process's workers (or, in a worker, this worker) serve on `Deno.serve`. */
+let native = false;
+
+function hasUnstableNet(): boolean {
+  return typeof (globalThis as unknown as { Deno: { listenDatagram?: unknown } }).Deno.listenDatagram === "function";
+}
+
 /** Deno as a rota host. */
 export const host: Host = {
   ...processHost,
@@ -73,10 +88,18 @@ export const host: Host = {
   async prepare(options) {
     requirePermissions();
     await probePort(options.hostname, options.port);
-    return [];
+    // Without --unstable-net the fast path is not asked for: node:http, silently (the README says how).
+    if (!hasUnstableNet()) return [];
+    const why = nativeServing(ensureConnectionMigration());
+    native = why === undefined;
+    return native ? [] : [`Deno workers serve through node:http, not Deno.serve, as ${why}`];
   },
-  spawn: clusterSpawn,
-  workerChannel: clusterChannel,
-  listen: (options) => listenNodeHttp(options, { bindings: denoBindings }),
+  spawn: (request) => clusterSpawn(request, native ? { [NATIVE_VARIABLE]: "1" } : {}),
+  workerChannel() {
+    native = process.env[NATIVE_VARIABLE] === "1";
+    delete process.env[NATIVE_VARIABLE];
+    return clusterChannel(!native);
+  },
+  listen: (options) => native ? listenDenoServe(options) : listenNodeHttp(options, { bindings: denoBindings }),
   ops: denoOpsHost,
 };

@@ -134,7 +134,7 @@ export function ownServer(
     label,
     async start() {
       const port = await freePort();
-      const script = [...TARGETS[key]().script, ...(key === "deno" ? ["--unstable-net"] : [])];
+      const script = TARGETS[key]().script;
       const env: Record<string, string> = {
         PORT: String(port),
         REUSE_PORT: processes > 1 ? "1" : "0",

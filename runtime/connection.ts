@@ -92,6 +92,14 @@ export interface RequestConnection extends Connection {
    * 101, otherwise it is sent instead and the socket never opens.
    */
   readonly acceptWebSocket?: (acceptance: SocketAcceptance) => void;
+  /**
+   * False where rota must not read `request.signal`: `Deno.serve` prints a
+   * warning once a read signal aborts on a successful response (its legacy
+   * abort). rota then does not stop waiting for `init` when the client leaves
+   * (the wait has its own bound), and a request it copies for its limits
+   * carries only rota's own signal (`--request-timeout`). @default {true}
+   */
+  readonly watchSignal?: boolean;
 }
 
 /**

@@ -43,7 +43,8 @@ export const TARGETS: Record<string, () => Target> = {
   "node-system": () => target("node (machine)", [systemNode()], "dist/main.js"),
   "node-npm": () => target("node 24 (npm)", [join(BIN, "node")], "dist/main.js"),
   "bun": () => target("bun", [join(BIN, "bun")], "main.ts"),
-  "deno": () => target("deno", [join(BIN, "deno"), "run", "-A"], "main.ts"),
+  "deno": () => target("deno", [join(BIN, "deno"), "run", "-A", "--unstable-net"], "main.ts"),
+  "deno-node-http": () => target("deno, node:http", [join(BIN, "deno"), "run", "-A"], "main.ts"),
 };
 
 /** A port nobody listens on right now. */

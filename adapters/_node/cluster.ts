@@ -21,9 +21,10 @@ import { SPEC_VARIABLE, takeSpec } from "./process.ts";
  * Start a worker process.
  *
  * @param request The spec and the callbacks.
+ * @param env What the worker's environment has besides the supervisor's. @default {nothing}
  * @returns The supervisor's handle on it.
  */
-export function clusterSpawn(request: SpawnRequest): WorkerProcess {
+export function clusterSpawn(request: SpawnRequest, env: Record<string, string> = {}): WorkerProcess {
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({
     exec: entryPath(),
@@ -31,7 +32,7 @@ export function clusterSpawn(request: SpawnRequest): WorkerProcess {
     silent: false,
     execArgv: workerExecArgv(request.spec.maxMemory),
   });
-  const worker = cluster.fork({ [SPEC_VARIABLE]: JSON.stringify(request.spec) });
+  const worker = cluster.fork({ ...env, [SPEC_VARIABLE]: JSON.stringify(request.spec) });
   worker.on("message", (message: unknown) => request.onMessage(message));
   worker.on("exit", (code: number | null, signal: string | null) => request.onExit({ code, signal }));
   // A send racing the worker's exit fails with EPIPE; its exit is reported on its own.
@@ -82,14 +83,15 @@ export function workerExecArgv(maxMemory: number): string[] {
  * This process's channel, when it is a cluster worker started by rota. It
  * also starts loading the HTTP server the worker will listen with.
  *
+ * @param nodeHttp Whether the worker serves through `node:http`. @default {true}
  * @returns The channel, or `undefined`.
  */
-export function clusterChannel(): WorkerChannel | undefined {
+export function clusterChannel(nodeHttp = true): WorkerChannel | undefined {
   if (!cluster.isWorker) return undefined;
   const spec = takeSpec();
   if (spec === undefined) return undefined;
   // A failure here is reported by listen, with its own message.
-  serverLoaded = loadNodeServer().then(() => {}, () => {});
+  if (nodeHttp) serverLoaded = loadNodeServer().then(() => {}, () => {});
   // Node's cluster exits a worker at once when its primary disappears, dropping
   // in-flight requests. Declaring the exit ours lets rota drain it gracefully.
   if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;

@@ -131,14 +131,16 @@ export async function handleRequest(
   const gateState = env.gate.state;
   let state: unknown;
   try {
-    state = gateState.kind === "ready" ? gateState.state : await env.gate.acquire(request.signal);
+    state = gateState.kind === "ready"
+      ? gateState.state
+      : await env.gate.acquire(connection?.watchSignal === false ? undefined : request.signal);
   } catch (error) {
     // The only other rejection is the client going away while it waited.
     return unavailable(
       error instanceof InitUnavailableError ? error : new InitUnavailableError("ERR_ROTA_INIT_PENDING", 1),
     );
   }
-  const guarded = env.limits?.guard(request);
+  const guarded = env.limits?.guard(request, connection?.watchSignal !== false);
   const answer = callApp(guarded?.request ?? request, state, env, connection);
   const response = guarded ? await guarded.settle(answer) : await answer;
   if (connection) env.streams?.bind(response, request, connection);

@@ -107,10 +107,11 @@ export class RequestLimits {
    * Prepare a request that passed {@linkcode RequestLimits.refuse} for the app.
    *
    * @param request The request.
+   * @param watchSignal Whether the copy may read `request.signal` (see `RequestConnection.watchSignal`).
    * @returns The request to hand the app and the race of its answer, or
    * `undefined` when no limit applies to it (the fast path: nothing is copied).
    */
-  guard(request: Request): Guarded | undefined {
+  guard(request: Request, watchSignal = true): Guarded | undefined {
     const { maxBody, requestTimeout } = this.#options;
     // A body with a declared length cannot outgrow it: the runtime's parser frames it.
     const streamed = maxBody > 0 && mayHaveBody(request.method) && request.headers.get("content-length") === null;
@@ -125,8 +126,21 @@ export class RequestLimits {
       init.body = countBytes(body, maxBody, overflow);
       init.duplex = "half";
     }
-    if (requestTimeout > 0) init.signal = AbortSignal.any([request.signal, timedOut.signal]);
-    const guarded = new Request(request, init);
+    let guarded: Request;
+    if (watchSignal) {
+      if (requestTimeout > 0) init.signal = AbortSignal.any([request.signal, timedOut.signal]);
+      guarded = new Request(request, init);
+    } else {
+      // Copied from its parts: a Request made from a Request reads its signal.
+      init.signal = timedOut.signal;
+      init.method = request.method;
+      init.headers = request.headers;
+      if (body === null && request.body !== null) {
+        init.body = request.body;
+        init.duplex = "half";
+      }
+      guarded = new Request(request.url, init);
+    }
     const rest = () => (body === null ? Promise.resolve() : linger(body, this.#options.clock));
     return {
       request: guarded,

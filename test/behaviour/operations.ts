@@ -15,7 +15,17 @@ import { after, before, describe, test } from "node:test";
 import parsePrometheusTextFormat, { type ParsedFamily } from "parse-prometheus-text-format";
 import type { RotaSnapshot } from "../../runtime/ops/snapshot.ts";
 import { ensureDebianPackage } from "../_apt.ts";
-import { type Answer, FIXTURES, freePort, get, killLeftovers, Rota, type Target, TARGETS, waitFor } from "../_harness.ts";
+import {
+  type Answer,
+  FIXTURES,
+  freePort,
+  get,
+  killLeftovers,
+  Rota,
+  type Target,
+  TARGETS,
+  waitFor,
+} from "../_harness.ts";
 import { LineProcess } from "../_probe.ts";
 
 function scratch(): string {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { ensureConnectionMigration } from "../../adapters/bun.ts";
+import { ensureConnectionMigration } from "../../adapters/_node/connection_migration.ts";
 
 test("ensureConnectionMigration() turns tcp_migrate_req on, and warns when it cannot read or set it", () => {
   const dir = mkdtempSync(join(tmpdir(), "rota-sysctl-"));
