@@ -197,7 +197,7 @@ for (const key of Object.keys(TARGETS)) {
       assert.equal(await live.textContent("#counter-config-version b"), `v${configVersion}`);
       assert.match(
         String(await live.textContent("#title")),
-        new RegExp(`on ${key.startsWith("node") ? "node" : key}$`),
+        new RegExp(`on ${key.split("-")[0]}$`),
       );
 
       rota.signal("SIGHUP");
