@@ -70,7 +70,12 @@ function requirePermissions(): void {
   }
 }
 
-/** How the supervisor tells a worker to serve on `Deno.serve`. */
+/**
+ * How the supervisor tells a worker to serve on `Deno.serve`: the variable
+ * holds the supervisor's pid, so that a value in the supervisor's own
+ * environment (which Deno's `node:cluster` lets win over what a fork is
+ * given) is never taken for it.
+ */
 const NATIVE_VARIABLE = "ROTA_DENO_SERVE";
 
 /** Whether this process's workers (or, in a worker, this worker) serve on `Deno.serve`. */
@@ -90,13 +95,13 @@ export const host: Host = {
     await probePort(options.hostname, options.port);
     // Without --unstable-net the fast path is not asked for: node:http, silently (the README says how).
     if (!hasUnstableNet()) return [];
-    const why = nativeServing(ensureConnectionMigration());
+    const why = nativeServing(ensureConnectionMigration);
     native = why === undefined;
     return native ? [] : [`Deno workers serve through node:http, not Deno.serve, as ${why}`];
   },
-  spawn: (request) => clusterSpawn(request, native ? { [NATIVE_VARIABLE]: "1" } : {}),
+  spawn: (request) => clusterSpawn(request, { [NATIVE_VARIABLE]: native ? String(process.pid) : "" }),
   workerChannel() {
-    native = process.env[NATIVE_VARIABLE] === "1";
+    native = process.env[NATIVE_VARIABLE] === String(process.ppid);
     delete process.env[NATIVE_VARIABLE];
     return clusterChannel(!native);
   },

@@ -78,6 +78,8 @@ export interface ListenOptions {
   fetch(request: Request, connection: RequestConnection): Promise<Response>;
   /** WebSockets the app opens through its runtime's own API (Bun's `server.upgrade`). @default {none} */
   readonly webSockets?: NativeWebSockets;
+  /** A problem the server met and got over, for the worker's log. @default {nothing} */
+  warn?(message: string): void;
 }
 
 /** A listening server. */

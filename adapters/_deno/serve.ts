@@ -32,7 +32,8 @@ import {
   type SocketAcceptance,
   UPGRADE_NOT_FORWARDED,
 } from "../../runtime/connection.ts";
-import { describeError, RotaError } from "../../runtime/errors.ts";
+import { delay } from "../../runtime/_async.ts";
+import { describeError } from "../../runtime/errors.ts";
 import type { Listener, ListenOptions } from "../../runtime/host.ts";
 import { listenError } from "../_node/process.ts";
 
@@ -40,6 +41,12 @@ interface NetAddr {
   readonly hostname: string;
   readonly port: number;
   readonly transport: string;
+}
+
+interface ServeInfo {
+  readonly remoteAddr: NetAddr;
+  /** Settles once the response was sent in full, or could not be. */
+  readonly completed: Promise<void>;
 }
 
 interface HttpServer {
@@ -75,7 +82,7 @@ interface DenoServeApi {
       onListen(): void;
       onError(error: unknown): Response;
     },
-    handler: (request: Request, info: { remoteAddr: NetAddr }) => Promise<Response>,
+    handler: (request: Request, info: ServeInfo) => Promise<Response>,
   ): HttpServer;
   upgradeWebSocket(request: Request, options: { protocol?: string }): { socket: DenoSocket; response: Response };
   dlopen(path: string, symbols: Record<string, { parameters: string[]; result: string }>): Library;
@@ -86,6 +93,10 @@ interface DenoServeApi {
 const deno = (): DenoServeApi => (globalThis as unknown as { Deno: DenoServeApi }).Deno;
 
 const SHUT_RD = 0;
+/** How soon a worker listens again after its socket stopped accepting on its own. */
+const RELISTEN_MS = 1000;
+/** How long a drain waits for `Deno.serve`'s `shutdown()` once nothing is under way (it may never resolve). */
+const SHUTDOWN_HANG_MS = 1000;
 const LIBC = "libc.so.6";
 
 let libc: Library | undefined;
@@ -98,10 +109,11 @@ function openLibc(): Library {
  * Whether Deno workers can serve on `Deno.serve` without losing a connection
  * at a drain, and if not, why.
  *
- * @param migration Warnings from making sure `tcp_migrate_req` is 1 (none when it is).
+ * @param ensureMigration Makes sure `tcp_migrate_req` is 1, returning warnings when it cannot; asked last, so
+ * that the sysctl is not changed when something else is missing.
  * @returns `undefined` when they can, else the reason, for the log.
  */
-export function nativeServing(migration: readonly string[]): string | undefined {
+export function nativeServing(ensureMigration: () => readonly string[]): string | undefined {
   if (typeof deno().listenDatagram !== "function") return "Deno runs without --unstable-net";
   if (deno().permissions.querySync({ name: "ffi" }).state !== "granted") return "Deno lacks --allow-ffi";
   try {
@@ -109,8 +121,11 @@ export function nativeServing(migration: readonly string[]): string | undefined 
   } catch (error) {
     return `libc's shutdown() cannot be loaded (${describeError(error)})`;
   }
-  if (migration.length > 0) {
-    return "net.ipv4.tcp_migrate_req is not 1 and rota cannot set it (needs root in this network namespace)";
+  const [problem] = ensureMigration();
+  if (problem !== undefined) {
+    return problem.startsWith("cannot read")
+      ? "net.ipv4.tcp_migrate_req cannot be read"
+      : "net.ipv4.tcp_migrate_req is not 1 and rota cannot set it (needs root in this network namespace)";
   }
   return undefined;
 }
@@ -190,13 +205,17 @@ function upgrade(request: Request, acceptance: SocketAcceptance, answer: Respons
   void answer.body?.cancel();
   let upgraded: { socket: DenoSocket; response: Response };
   try {
-    upgraded = deno().upgradeWebSocket(request, { protocol: acceptance.protocol });
+    // The subprotocol is set below: Deno checks it against the offered list split on ", " only, and
+    // refuses "a,b", which RFC 6455 allows.
+    upgraded = deno().upgradeWebSocket(request, {});
   } catch {
     return new Response("not a valid WebSocket handshake", { status: 400 });
   }
+  const headers = upgraded.response.headers;
   answer.headers.forEach((value, name) => {
-    if (!UPGRADE_NOT_FORWARDED.has(name)) upgraded.response.headers.append(name, value);
+    if (!UPGRADE_NOT_FORWARDED.has(name)) headers.append(name, value);
   });
+  if (acceptance.protocol !== undefined) headers.set("sec-websocket-protocol", acceptance.protocol);
   wire(upgraded.socket, acceptance, open);
   return upgraded.response;
 }
@@ -210,9 +229,8 @@ function tooBig(data: string | ArrayBuffer): boolean {
 }
 
 /**
- * The WebSockets open on a worker's servers: `Deno.serve`'s `shutdown()`
- * would close them, so it waits until they are gone (rota closes them with
- * 1001 at the graceful timeout).
+ * A count of things under way (requests being answered, open WebSockets),
+ * and a wait for the moment there are none.
  */
 class OpenCount {
   #open = 0;
@@ -227,6 +245,10 @@ class OpenCount {
     for (const done of this.#idle.splice(0)) done();
   }
 
+  get size(): number {
+    return this.#open;
+  }
+
   idle(): Promise<void> {
     return this.#open === 0 ? Promise.resolve() : new Promise((done) => this.#idle.push(done));
   }
@@ -234,11 +256,11 @@ class OpenCount {
 
 function wire(ws: DenoSocket, { events, protocol }: SocketAcceptance, open: OpenCount): void {
   ws.binaryType = "arraybuffer";
-  open.add();
   const socket: ServerSocket = {
     send: (data) => ws.send(data),
     close: (code, reason) => ws.close(code, reason),
-    // Deno's WebSocket cannot be dropped without its closing handshake; the worker's exit ends it.
+    // Deno's WebSocket cannot be dropped without its closing handshake: a peer that never answers it keeps
+    // the socket until the worker exits, which follows the graceful timeout.
     terminate: () => ws.close(),
     get readyState() {
       return ws.readyState;
@@ -247,7 +269,13 @@ function wire(ws: DenoSocket, { events, protocol }: SocketAcceptance, open: Open
     protocol: protocol ?? "",
     raw: ws,
   };
-  ws.onopen = () => events.open(socket);
+  // Counted from its open: a handshake whose client left before the 101 never opens, and never closes either.
+  let opened = false;
+  ws.onopen = () => {
+    opened = true;
+    open.add();
+    events.open(socket);
+  };
   ws.onmessage = ({ data }) => {
     // The same largest message as on Node and Bun (Deno's own limit is higher).
     if (tooBig(data)) return ws.close(1009, "message too big");
@@ -255,31 +283,10 @@ function wire(ws: DenoSocket, { events, protocol }: SocketAcceptance, open: Open
   };
   ws.onerror = (event) => events.error(event.error ?? new Error(event.message ?? "WebSocket error"));
   ws.onclose = ({ code, reason }) => {
-    open.remove();
-    events.close(code, reason);
+    if (opened) open.remove();
+    // Deno reports a dropped connection as 0; rota's contract (and the other runtimes) say 1006.
+    events.close(code === 0 ? 1006 : code, reason);
   };
-}
-
-/**
- * The most a request line and its headers may take, as on Node (whose
- * `node:http` answers 431 above it); `Deno.serve` itself takes up to ~60 KiB
- * and answers 400 above (measured with Deno 2.9.6).
- */
-const MAX_HEAD_BYTES = 16 * 1024;
-
-/** Whether a request's line and headers are above {@linkcode MAX_HEAD_BYTES} (counted in UTF-16 units: near enough). */
-function headTooLarge(request: Request): boolean {
-  let size = request.url.length + request.method.length;
-  if (size > MAX_HEAD_BYTES) return true;
-  for (const [name, value] of request.headers) {
-    size += name.length + value.length + 4;
-    if (size > MAX_HEAD_BYTES) return true;
-  }
-  return false;
-}
-
-function headersTooLarge(): Response {
-  return new Response(null, { status: 431, headers: { connection: "close" } });
 }
 
 /**
@@ -287,9 +294,9 @@ function headersTooLarge(): Response {
  * `Deno.serve` already; one from rota as well would say it twice.
  */
 function closingOnce(request: Request, answer: Response): Response {
-  if (answer.headers.get("connection") !== "close" || request.headers.get("connection")?.toLowerCase() !== "close") {
-    return answer;
-  }
+  // The request first: reading a response's headers takes it off Deno's fast path.
+  if (request.headers.get("connection")?.toLowerCase() !== "close") return answer;
+  if (answer.headers.get("connection")?.toLowerCase() !== "close") return answer;
   try {
     answer.headers.delete("connection");
   } catch {
@@ -306,60 +313,106 @@ function closingOnce(request: Request, answer: Response): Response {
  * @throws {RotaError} `ERR_ROTA_LISTEN` when the address cannot be bound.
  */
 export function listenDenoServe(options: ListenOptions): Promise<Listener> {
-  const { hostname, port, fetch } = options;
-  const serve = (): HttpServer => {
+  const { hostname, port, fetch, warn = () => {} } = options;
+  // Requests from their start until their response was sent, and open WebSockets: Deno's shutdown() never
+  // resolves after a WebSocket handshake whose client left before the 101 (Deno 2.9.6), so close() also
+  // resolves once neither is left.
+  const requests = new OpenCount();
+  const sockets = new OpenCount();
+  const answer = async (request: Request, info: ServeInfo): Promise<Response> => {
+    requests.add();
+    let upgraded = false;
     try {
-      const server = deno().serve({
+      const connection = new DenoConnection(request, info.remoteAddr);
+      const response = await fetch(request, connection);
+      if (!connection.accepted) return closingOnce(request, response);
+      upgraded = true;
+      return upgrade(request, connection.accepted, response, sockets);
+    } finally {
+      // A WebSocket is counted from its open instead.
+      if (upgraded) requests.remove();
+      else info.completed.then(() => requests.remove(), () => requests.remove());
+    }
+  };
+  // Servers out of service still answer on their connections; close() shuts them all down.
+  const servers = new Set<HttpServer>();
+  let current: HttpServer | undefined;
+  let closing = false;
+  const serve = (): HttpServer => {
+    let server: HttpServer;
+    try {
+      server = deno().serve({
         hostname,
         port,
         reusePort: true,
         onListen() {},
         onError: () => new Response("internal error\n", { status: 500, headers: { "content-type": "text/plain" } }),
-      }, async (request, { remoteAddr }) => {
-        if (headTooLarge(request)) return headersTooLarge();
-        const connection = new DenoConnection(request, remoteAddr);
-        const answer = await fetch(request, connection);
-        if (connection.accepted) return upgrade(request, connection.accepted, answer, sockets);
-        return closingOnce(request, answer);
-      });
-      // Taking the socket out of service (below) ends Deno's accept loop with EINVAL: expected.
-      server.finished.catch(() => {});
-      return server;
+      }, answer);
     } catch (error) {
       throw listenError(hostname, port, error);
     }
+    // Taking the socket out of service (stopAccepting) ends Deno's accept loop with EINVAL: expected.
+    // Any other end (EMFILE) closes the socket: listen again, as libuv would keep accepting.
+    server.finished.then(undefined, (error) => {
+      if (current !== server) return;
+      current = undefined;
+      warn(`the listening socket stopped accepting (${describeError(error)}); listening again`);
+      relisten();
+    });
+    servers.add(server);
+    return server;
   };
-  const sockets = new OpenCount();
-  // Servers out of service still answer on their connections; close() shuts them all down.
-  const servers = new Set<HttpServer>();
-  let current: HttpServer | undefined;
-  const start = () => {
-    current = serve();
-    servers.add(current);
+  const relisten = () => {
+    setTimeout(() => {
+      if (closing || current) return;
+      try {
+        current = serve();
+      } catch (error) {
+        warn(`cannot listen again (${describeError(error)}); retrying in 1s`);
+        relisten();
+      }
+    }, RELISTEN_MS);
+  };
+  // Resolves once no request nor WebSocket has been under way for SHUTDOWN_HANG_MS (`completed` may
+  // settle before the last bytes left; the wait lets them go before the worker exits).
+  const quiet = async () => {
+    for (;;) {
+      await requests.idle();
+      await sockets.idle();
+      await delay(SHUTDOWN_HANG_MS);
+      if (requests.size === 0 && sockets.size === 0) return;
+    }
   };
   const stopAccepting = () => {
     const server = current;
     if (!server) return;
     current = undefined;
-    for (const fd of listeningDescriptors(server.addr.port)) {
-      if (openLibc().symbols.shutdown(fd, SHUT_RD) !== 0) {
-        throw new RotaError("ERR_ROTA_LISTEN", `Cannot take the listening socket (fd ${fd}) out of service`);
+    try {
+      const descriptors = listeningDescriptors(server.addr.port);
+      if (descriptors.length === 0) throw new Error("no listening socket found in /proc/self/fd");
+      for (const fd of descriptors) {
+        if (openLibc().symbols.shutdown(fd, SHUT_RD) !== 0) throw new Error(`shutdown(${fd}, SHUT_RD) failed`);
       }
+    } catch (error) {
+      // Deno's own shutdown still stops the socket; it may drop connections accepted and not yet read.
+      warn(`cannot take the listening socket out of service (${describeError(error)}); shutting the server down`);
+      void server.shutdown();
     }
   };
   try {
-    start();
+    current = serve();
   } catch (error) {
     return Promise.reject(error);
   }
   const listener: Listener = {
     stopAccepting,
     pause: () => Promise.resolve(stopAccepting()),
-    resume: () => Promise.resolve(current ? undefined : start()),
+    resume: () => Promise.resolve(current ? undefined : void (current = serve())),
     async close() {
+      closing = true;
       stopAccepting();
       await sockets.idle();
-      await Promise.all([...servers].map((server) => server.shutdown()));
+      await Promise.race([Promise.all([...servers].map((server) => server.shutdown())), quiet()]);
     },
     // Deno.serve cannot drop its connections; the worker's exit, which follows, does.
     closeAll() {},

@@ -236,6 +236,7 @@ class WorkerLifecycle {
           return response;
         });
       },
+      warn: (message) => this.#log.warn(message),
       webSockets: {
         handlers: app.websocket,
         accepting: workerEnv.acceptsWebSockets,

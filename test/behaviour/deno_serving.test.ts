@@ -7,10 +7,30 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { join } from "node:path";
-import { get, killLeftovers, ROOT, Rota, type Target, TARGETS } from "../_harness.ts";
+import { get, killLeftovers, ROOT, Rota, type Target, TARGETS, waitFor } from "../_harness.ts";
+import http from "node:http";
+import net from "node:net";
+import { limitsSuite } from "./limits.ts";
 import { behaviourSuite } from "./suite.ts";
+import { webSuite } from "./web.ts";
 
 behaviourSuite("deno-node-http");
+limitsSuite("deno-node-http");
+webSuite("deno-node-http");
+
+/** A POST with a chunked body (no Content-Length), over a new connection. */
+function postChunked(url: string, body: string): Promise<number> {
+  return new Promise((done, fail) => {
+    const request = http.request(url, { method: "POST", agent: false, timeout: 20000 }, (response) => {
+      response.resume();
+      response.on("end", () => done(response.statusCode ?? 0));
+    });
+    request.on("timeout", () => request.destroy(new Error("timed out")));
+    request.on("error", fail);
+    request.write(body.slice(0, 5));
+    request.end(body.slice(5));
+  });
+}
 
 describe("how Deno workers serve", { timeout: 120_000 }, () => {
   after(killLeftovers);
@@ -32,7 +52,11 @@ describe("how Deno workers serve", { timeout: 120_000 }, () => {
   });
 
   test("without --unstable-net, through node:http on the supervisor's socket, and nothing is said", async () => {
-    const { rota, answer } = await serving(TARGETS["deno-node-http"]());
+    // A stray ROTA_DENO_SERVE in rota's own environment never reaches a worker.
+    const rota = await Rota.serve(TARGETS["deno-node-http"](), "serving.js", ["--workers", "2"], {
+      env: { ROTA_DENO_SERVE: "1" },
+    });
+    const answer = JSON.parse((await get(rota.url)).body);
     assert.deepEqual({ incoming: answer.incoming, remoteAddr: answer.remoteAddr }, {
       incoming: true,
       remoteAddr: true,
@@ -60,6 +84,68 @@ describe("how Deno workers serve", { timeout: 120_000 }, () => {
     const { rota, answer } = await serving(target);
     assert.equal(answer.incoming, true);
     assert.match(rota.log, /Deno workers serve through node:http, not Deno\.serve, as Deno lacks --allow-ffi/);
+    assert.equal((await rota.stop()).code, 0);
+  });
+
+  test("on Deno.serve, rota never reads request.signal: Deno's legacy-abort warning is never printed", async () => {
+    // The first init fails, so rota starts; the second takes 1.5 s, during which requests wait for it.
+    const rota = await Rota.serve(TARGETS["deno"](), "slow_flaky.js", ["--workers", "1", "--request-timeout", "5s"], {
+      env: { ROTA_TEST_FAIL_TIMES: "1", ROTA_TEST_INIT_MS: "1500" },
+      ready: /0 of 1 workers ready/,
+    });
+    // Waiting for init, then copied for --request-timeout; and a chunked body, copied for --max-body too.
+    const [waited, posted] = await Promise.all([get(rota.url, 20000), postChunked(rota.url, "a body in chunks")]);
+    assert.deepEqual([waited.status, posted], [200, 200]);
+    assert.equal((await get(rota.url)).status, 200);
+    assert.equal((await rota.stop()).code, 0);
+    assert.doesNotMatch(rota.stderr, /Deno\.serve:|request\.signal/);
+  });
+
+  test("on Deno.serve, a WebSocket handshake whose client left before the 101 does not hold up the drain", async () => {
+    const rota = await Rota.serve(TARGETS["deno"](), "web.js", ["--workers", "1", "--graceful-timeout", "20s"]);
+    // The handshake goes in, and the client is gone before the app has answered it.
+    await new Promise<void>((done) => {
+      const socket = net.connect(rota.port, "127.0.0.1", () => {
+        socket.write(
+          "GET /ws?delay=300 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+          () => socket.destroy(),
+        );
+      });
+      socket.on("error", () => {});
+      socket.on("close", () => done());
+    });
+    await rota.waitForLog(/fixture: delayed handshake answered/);
+    assert.equal((await get(rota.url)).status, 200);
+    // Bounded well below the graceful timeout: Deno's own shutdown() would wait for it.
+    assert.equal((await rota.stop(15000)).code, 0);
+    assert.doesNotMatch(rota.log, /graceful timeout of \d+ms passed/);
+  });
+
+  test("on Deno.serve, a worker whose listening socket fails (out of descriptors) says so and listens again", async () => {
+    const deno = TARGETS["deno"]();
+    // 100 descriptors: the worker runs out once enough connections are open at once.
+    const target: Target = { ...deno, command: ["prlimit", "--nofile=100:100", ...deno.command] };
+    const rota = await Rota.serve(target, "hello.js", ["--workers", "1"]);
+    const sockets: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 160 && !/stopped accepting/.test(rota.log); i++) {
+        await new Promise<void>((done) => {
+          const socket = net.connect(rota.port, "127.0.0.1", () => done());
+          socket.on("error", () => done());
+          sockets.push(socket);
+        });
+      }
+      await rota.waitForLog(/the listening socket stopped accepting \(.*Too many open files.*\); listening again/);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+    await waitFor(
+      "a new connection answered again",
+      async () => (await get(rota.url, 2000)).status === 200,
+      15000,
+      200,
+    );
     assert.equal((await rota.stop()).code, 0);
   });
 });

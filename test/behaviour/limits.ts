@@ -420,19 +420,34 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
         assert.equal((await rota.stop()).code, 0);
       });
 
-      test("headers and URLs above the runtime's limit get 431", async () => {
+      // Deno.serve (the deno target) takes ~60 KiB and answers 400 above; the others 431 above 16 KiB.
+      const head = key === "deno" ? { size: 64 * 1024, status: 400, passes: 32 * 1024 } : {
+        size: 32 * 1024,
+        status: 431,
+        passes: 8 * 1024,
+      };
+      test(`headers and URLs above the runtime's limit get ${head.status}`, async () => {
         const rota = await Rota.serve(target, "hostile.js", ["--workers", "1"]);
-        const header = await new Promise<number>((done, fail) => {
-          const request = http.get(`${rota.url}/`, { agent: false, headers: { "x-big": "a".repeat(32 * 1024) } });
+        const fits = await new Promise<number>((done, fail) => {
+          const request = http.get(`${rota.url}/`, { agent: false, headers: { "x-big": "a".repeat(head.passes) } });
           request.on("response", (response) => {
             response.resume();
             done(response.statusCode ?? 0);
           });
           request.on("error", fail);
         });
-        assert.equal(header, 431);
-        const url = await get(`${rota.url}/${"u".repeat(32 * 1024)}`).then((a) => a.status);
-        assert.equal(url, 431);
+        assert.equal(fits, 200);
+        const header = await new Promise<number>((done, fail) => {
+          const request = http.get(`${rota.url}/`, { agent: false, headers: { "x-big": "a".repeat(head.size) } });
+          request.on("response", (response) => {
+            response.resume();
+            done(response.statusCode ?? 0);
+          });
+          request.on("error", fail);
+        });
+        assert.equal(header, head.status);
+        const url = await get(`${rota.url}/${"u".repeat(head.size)}`).then((a) => a.status);
+        assert.equal(url, head.status);
         assert.equal((await get(rota.url)).status, 200);
         assert.equal((await rota.stop()).code, 0);
       });

@@ -108,7 +108,7 @@ class Client {
 }
 
 /** An upgrade request sent by hand, for answers a WebSocket client does not show (the status of a refusal). */
-function upgradeRequest(url: string): Promise<Answer> {
+function upgradeRequest(url: string, extra: Record<string, string> = {}): Promise<Answer> {
   return new Promise((done, fail) => {
     const request = http.get(url, {
       agent: false,
@@ -118,6 +118,7 @@ function upgradeRequest(url: string): Promise<Answer> {
         upgrade: "websocket",
         "sec-websocket-version": "13",
         "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        ...extra,
       },
     }, (response) => {
       let body = "";
@@ -224,6 +225,14 @@ export function webSuite(key: keyof typeof TARGETS): void {
         (({ code, reason }) => ({ code, reason }))(await client.ended()),
         { code: 4000, reason: "asked to" },
       );
+      assert.equal((await rota.stop()).code, 0);
+    });
+
+    test("subprotocols offered without a space after the comma (RFC 6455 allows it) are accepted too", async () => {
+      const rota = await Rota.serve(target, "web.js", ["--workers", "1"]);
+      const answer = await upgradeRequest(`${rota.url}/ws`, { "sec-websocket-protocol": "chat.v2,chat.v1" });
+      assert.equal(answer.status, 101);
+      assert.equal(answer.headers["sec-websocket-protocol"], "chat.v2");
       assert.equal((await rota.stop()).code, 0);
     });
 
