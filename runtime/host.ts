@@ -88,8 +88,13 @@ export interface Listener {
    * Stop taking new connections where the runtime can do so without closing
    * open keep-alive connections (Node and Deno); elsewhere a no-op, and
    * `close()` stops accepting.
+   *
+   * `final`: no other worker takes over the port (a full stop). Where the
+   * runtime can (Deno on `Deno.serve`), no new handshake starts from then
+   * on, and the connections already queued are accepted and answered before
+   * the socket closes, rather than reset.
    */
-  stopAccepting(): void;
+  stopAccepting(final?: boolean): void | Promise<void>;
   /**
    * Stop accepting new connections for now, keeping the open ones (on Bun,
    * whose server cannot stop accepting alone, idle keep-alive connections are

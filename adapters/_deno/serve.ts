@@ -68,7 +68,10 @@ interface DenoSocket {
 }
 
 interface Library {
-  symbols: { shutdown(fd: number, how: number): number };
+  symbols: {
+    shutdown(fd: number, how: number): number;
+    setsockopt(fd: number, level: number, name: number, value: Uint8Array, length: number): number;
+  };
   close(): void;
 }
 
@@ -86,6 +89,7 @@ interface DenoServeApi {
   ): HttpServer;
   upgradeWebSocket(request: Request, options: { protocol?: string }): { socket: DenoSocket; response: Response };
   dlopen(path: string, symbols: Record<string, { parameters: string[]; result: string }>): Library;
+  UnsafePointer: { of(buffer: Uint8Array): unknown; value(pointer: unknown): number | bigint };
   listenDatagram?: unknown;
   permissions: { querySync(descriptor: { name: string }): { state: string } };
 }
@@ -97,12 +101,17 @@ const SHUT_RD = 0;
 const RELISTEN_MS = 1000;
 /** How long a drain waits for `Deno.serve`'s `shutdown()` once nothing is under way (it may never resolve). */
 const SHUTDOWN_HANG_MS = 1000;
+/** The longest a full stop waits for a listening socket's queue to empty once no new handshake starts. */
+const QUEUE_EMPTY_MS = 200;
 const LIBC = "libc.so.6";
 
 let libc: Library | undefined;
 
 function openLibc(): Library {
-  return libc ??= deno().dlopen(LIBC, { shutdown: { parameters: ["i32", "i32"], result: "i32" } });
+  return libc ??= deno().dlopen(LIBC, {
+    shutdown: { parameters: ["i32", "i32"], result: "i32" },
+    setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  });
 }
 
 /**
@@ -130,9 +139,18 @@ export function nativeServing(ensureMigration: () => readonly string[]): string 
   return undefined;
 }
 
-/** The inodes of the sockets listening on `port` in this network namespace. */
-function listeningInodes(port: number): Set<string> {
-  const inodes = new Set<string>();
+/** One row of `/proc/net/tcp{,6}`: local port, state, queue length and inode. */
+interface SocketRow {
+  readonly port: number;
+  readonly listening: boolean;
+  /** For a listening socket, the connections in its accept queue. */
+  readonly queued: number;
+  readonly inode: string;
+}
+
+/** The TCP sockets of this network namespace, as `/proc` lists them. */
+function socketRows(): SocketRow[] {
+  const rows: SocketRow[] = [];
   for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     let text: string;
     try {
@@ -141,32 +159,81 @@ function listeningInodes(port: number): Set<string> {
       continue;
     }
     for (const line of text.split("\n").slice(1)) {
+      // local_address is hex "ADDR:PORT", state 0A is LISTEN, tx_queue:rx_queue, and the inode is the tenth field.
       const fields = line.trim().split(/\s+/);
-      // local_address is hex "ADDR:PORT"; state 0A is LISTEN; the inode is the tenth field.
-      if (fields.length > 9 && fields[3] === "0A" && parseInt(fields[1].split(":")[1], 16) === port) {
-        inodes.add(fields[9]);
-      }
+      if (fields.length <= 9) continue;
+      rows.push({
+        port: parseInt(fields[1].split(":")[1], 16),
+        listening: fields[3] === "0A",
+        queued: parseInt(fields[4].split(":")[1], 16),
+        inode: fields[9],
+      });
     }
   }
-  return inodes;
+  return rows;
+}
+
+/** One of this process's listening sockets. */
+interface ListeningSocket {
+  readonly fd: number;
+  readonly inode: string;
 }
 
 /**
- * The descriptors of this process's sockets listening on `port` (Deno does
- * not tell a server's descriptor; `/proc` does).
+ * This process's sockets listening on `port` (Deno does not tell a server's
+ * descriptor; `/proc` does).
  */
-function listeningDescriptors(port: number): number[] {
-  const inodes = listeningInodes(port);
-  const found: number[] = [];
+function listeningSockets(port: number): ListeningSocket[] {
+  const inodes = new Set(socketRows().filter((row) => row.listening && row.port === port).map((row) => row.inode));
+  const found: ListeningSocket[] = [];
   for (const name of readdirSync("/proc/self/fd")) {
     try {
       const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${name}`));
-      if (match && inodes.has(match[1])) found.push(Number(name));
+      if (match && inodes.has(match[1])) found.push({ fd: Number(name), inode: match[1] });
     } catch {
       // Closed while we looked.
     }
   }
   return found;
+}
+
+/** How many connections wait in a listening socket's accept queue. */
+function queuedOn(inode: string): number {
+  return socketRows().find((row) => row.inode === inode)?.queued ?? 0;
+}
+
+const SOL_SOCKET = 1;
+const SO_ATTACH_FILTER = 26;
+
+/**
+ * A classic BPF socket filter that drops TCP segments with SYN set and keeps
+ * the rest: on a listening socket, no new handshake starts, and those under
+ * way complete (their last ACK has no SYN). A filter on a TCP socket sees the
+ * TCP header at offset 0; byte 13 holds the flags.
+ */
+const DROP_SYN = [
+  [0x30, 0, 0, 13], // ldb [13]
+  [0x45, 0, 1, 0x02], // jset #SYN, drop, keep
+  [0x06, 0, 0, 0], // drop: ret #0
+  [0x06, 0, 0, 0xffffffff], // keep: ret #-1
+] as const;
+
+/** Attach {@linkcode DROP_SYN} to a socket; false when the system refuses. */
+function dropNewHandshakes(fd: number): boolean {
+  const program = new Uint8Array(DROP_SYN.length * 8);
+  const code = new DataView(program.buffer);
+  DROP_SYN.forEach(([op, jt, jf, k], i) => {
+    code.setUint16(i * 8, op, true);
+    code.setUint8(i * 8 + 2, jt);
+    code.setUint8(i * 8 + 3, jf);
+    code.setUint32(i * 8 + 4, k, true);
+  });
+  // struct sock_fprog { unsigned short len; struct sock_filter *filter; } on a 64-bit system.
+  const fprog = new Uint8Array(16);
+  const header = new DataView(fprog.buffer);
+  header.setUint16(0, DROP_SYN.length, true);
+  header.setBigUint64(8, BigInt(deno().UnsafePointer.value(deno().UnsafePointer.of(program))), true);
+  return openLibc().symbols.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, fprog.byteLength) === 0;
 }
 
 /** One request's connection on `Deno.serve`. */
@@ -383,14 +450,21 @@ export function listenDenoServe(options: ListenOptions): Promise<Listener> {
       if (requests.size === 0 && sockets.size === 0) return;
     }
   };
-  const stopAccepting = () => {
+  const stopAccepting = async (final = false) => {
     const server = current;
     if (!server) return;
     current = undefined;
     try {
-      const descriptors = listeningDescriptors(server.addr.port);
-      if (descriptors.length === 0) throw new Error("no listening socket found in /proc/self/fd");
-      for (const fd of descriptors) {
+      const sockets = listeningSockets(server.addr.port);
+      if (sockets.length === 0) throw new Error("no listening socket found in /proc/self/fd");
+      // At a full stop no sibling takes this socket's queue: stop new handshakes first, and take out of
+      // service only once Deno has accepted every connection already queued (those refused meanwhile see a
+      // refusal after their SYN's retransmission, as after the close; none is reset).
+      if (final && sockets.every(({ fd }) => dropNewHandshakes(fd))) {
+        const until = Date.now() + QUEUE_EMPTY_MS;
+        while (Date.now() < until && sockets.some(({ inode }) => queuedOn(inode) > 0)) await delay(2);
+      }
+      for (const { fd } of sockets) {
         if (openLibc().symbols.shutdown(fd, SHUT_RD) !== 0) throw new Error(`shutdown(${fd}, SHUT_RD) failed`);
       }
     } catch (error) {
@@ -406,11 +480,11 @@ export function listenDenoServe(options: ListenOptions): Promise<Listener> {
   }
   const listener: Listener = {
     stopAccepting,
-    pause: () => Promise.resolve(stopAccepting()),
+    pause: () => stopAccepting(),
     resume: () => Promise.resolve(current ? undefined : void (current = serve())),
     async close() {
       closing = true;
-      stopAccepting();
+      await stopAccepting();
       await sockets.idle();
       await Promise.race([Promise.all([...servers].map((server) => server.shutdown())), quiet()]);
     },

@@ -35,6 +35,8 @@ export interface DrainOptions {
   log: Logger;
   /** The worker's open WebSockets, waited for like requests. @default {none} */
   sockets?: Pick<OpenSockets, "size" | "idle" | "goAway">;
+  /** No other worker takes over the port: the rota stops (see `Listener.stopAccepting`). @default {false} */
+  final?: boolean;
 }
 
 /**
@@ -46,11 +48,11 @@ export interface DrainOptions {
  * timeout cut remaining connections.
  */
 export async function drainServer(listener: Listener, options: DrainOptions): Promise<boolean> {
-  const { clock, gracefulTimeout, pending, log, sockets } = options;
+  const { clock, gracefulTimeout, pending, log, sockets, final = false } = options;
   // Made before anything waits, so that it cannot be missed when it is due as soon as the settle ends.
   let timer: unknown;
   const timedOut = new Promise<false>((resolve) => (timer = clock.setTimeout(() => resolve(false), gracefulTimeout)));
-  listener.stopAccepting();
+  await listener.stopAccepting(final);
   await Promise.race([sleep(clock, Math.min(DRAIN_SETTLE_MS, gracefulTimeout)), timedOut]);
   const finished = await Promise.race([
     Promise.all([listener.close(), pending(), sockets?.idle()]).then(() => true),

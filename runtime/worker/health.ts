@@ -91,6 +91,11 @@ export class HealthPaths {
     this.#heardAt = options.clock.now();
   }
 
+  /** The rota's phase, as the supervisor last told it. */
+  get phase(): RotaHealth["phase"] {
+    return this.#health.phase;
+  }
+
   /** The supervisor spoke (any message proves its loop turns). */
   heard(): void {
     this.#heardAt = this.#clock.now();

@@ -164,7 +164,7 @@ class WorkerLifecycle {
       this.#channel.onDisconnect(() => {
         // Nobody will answer a publish now: a request waiting on one gets its error.
         this.#config.abandon();
-        void this.#drain("the supervisor went away", { own: true });
+        void this.#drain("the supervisor went away", { own: true, final: true });
       }),
       host.onSignal("SIGTERM", () => void this.#drain("SIGTERM", { own: true })),
       host.onSignal("SIGINT", () => void this.#drain("SIGINT", { own: true })),
@@ -431,7 +431,7 @@ class WorkerLifecycle {
     }
   }
 
-  async #drain(why: string, { own }: { own: boolean }): Promise<void> {
+  async #drain(why: string, { own, final = false }: { own: boolean; final?: boolean }): Promise<void> {
     const phase = this.#phase;
     if (phase.kind === "draining") return;
     this.#phase = { kind: "draining" };
@@ -448,6 +448,8 @@ class WorkerLifecycle {
     const listener = await phase.server.close();
     if (listener) {
       await drainServer(listener, {
+        // The whole rota stops (the supervisor said so, or is gone): no worker takes over the port.
+        final: final || this.#health.phase === "stopping",
         clock: this.#host.clock,
         gracefulTimeout: this.#spec.gracefulTimeout,
         pending: () => this.#pending.settled(),
