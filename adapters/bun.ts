@@ -20,7 +20,7 @@ import { delay } from "../runtime/_async.ts";
 import type { Closable, ServeHttpOptions } from "../runtime/ops/ops_host.ts";
 import { processChannel } from "./_node/channel.ts";
 import { opsHost } from "./_node/ops.ts";
-import { ensureConnectionMigration } from "./_node/connection_migration.ts";
+import { ensureConnectionMigration, migrationWarnings } from "./_node/connection_migration.ts";
 import { entryPath } from "./_node/entry.ts";
 import { listenError, probePort, processHost, SPEC_VARIABLE, takeSpec } from "./_node/process.ts";
 import {
@@ -101,7 +101,7 @@ export const host: Host = {
   runtime: "bun",
   async prepare(options) {
     await probePort(options.hostname, options.port);
-    return ensureConnectionMigration();
+    return migrationWarnings(ensureConnectionMigration());
   },
   ops: { ...opsHost, serveHttp: serveAdmin },
   spawn(request) {

@@ -7,7 +7,7 @@
  * - **`Deno.serve`, each on its own `SO_REUSEPORT` socket** (`_deno/serve.ts`),
  *   when Deno runs with `--unstable-net` and `--allow-ffi` and
  *   `net.ipv4.tcp_migrate_req` is 1 (rota sets it when it may): about twice
- *   the throughput at a third of the memory. The app finds `remoteAddr` on
+ *   the throughput at half the memory. The app finds `remoteAddr` on
  *   `env` as `Deno.serve` gives it (`getConnInfo` from `hono/deno`).
  * - **`node:http` on a socket the supervisor owns**, which Deno's
  *   `node:cluster` passes for real (unlike what Deno's docs say), otherwise: a
@@ -28,7 +28,7 @@ import { listenNodeHttp } from "./_node/http.ts";
 import type { NodeBindings } from "./_node/websocket.ts";
 import { importModule, probePort, processHost } from "./_node/process.ts";
 import { ensureConnectionMigration } from "./_node/connection_migration.ts";
-import { listenDenoServe, nativeServing } from "./_deno/serve.ts";
+import { listenDenoServe, nativeServing, NOT_ASKED } from "./_deno/serve.ts";
 
 interface DenoPermissions {
   permissions: { querySync(descriptor: { name: string }): { state: string } };
@@ -81,10 +81,6 @@ const NATIVE_VARIABLE = "ROTA_DENO_SERVE";
 /** Whether this process's workers (or, in a worker, this worker) serve on `Deno.serve`. */
 let native = false;
 
-function hasUnstableNet(): boolean {
-  return typeof (globalThis as unknown as { Deno: { listenDatagram?: unknown } }).Deno.listenDatagram === "function";
-}
-
 /** Deno as a rota host. */
 export const host: Host = {
   ...processHost,
@@ -93,11 +89,10 @@ export const host: Host = {
   async prepare(options) {
     requirePermissions();
     await probePort(options.hostname, options.port);
-    // Without --unstable-net the fast path is not asked for: node:http, silently (the README says how).
-    if (!hasUnstableNet()) return [];
     const why = nativeServing(ensureConnectionMigration);
     native = why === undefined;
-    return native ? [] : [`Deno workers serve through node:http, not Deno.serve, as ${why}`];
+    // Without --unstable-net the fast path was not asked for: node:http, silently (the README says how).
+    return native || why === NOT_ASKED ? [] : [`Deno workers serve through node:http, not Deno.serve, as ${why}`];
   },
   spawn: (request) => clusterSpawn(request, { [NATIVE_VARIABLE]: native ? String(process.pid) : "" }),
   workerChannel() {

@@ -93,11 +93,11 @@ export interface RequestConnection extends Connection {
    */
   readonly acceptWebSocket?: (acceptance: SocketAcceptance) => void;
   /**
-   * False where rota must not read `request.signal`: `Deno.serve` prints a
-   * warning once a read signal aborts on a successful response (its legacy
-   * abort). rota then does not stop waiting for `init` when the client leaves
-   * (the wait has its own bound), and a request it copies for its limits
-   * carries only rota's own signal (`--request-timeout`). @default {true}
+   * False where the adapter asks rota never to read `request.signal`
+   * (reading it has a side effect on that server). rota then does not stop
+   * waiting for `init` when the client leaves (the wait has its own bound),
+   * and a request it copies for its limits carries only rota's own signal
+   * (`--request-timeout`). @default {true}
    */
   readonly watchSignal?: boolean;
 }

@@ -90,9 +90,9 @@ export interface Listener {
    * `close()` stops accepting.
    *
    * `final`: no other worker takes over the port (a full stop). Where the
-   * runtime can (Deno on `Deno.serve`), no new handshake starts from then
-   * on, and the connections already queued are accepted and answered before
-   * the socket closes, rather than reset.
+   * adapter can, no new handshake starts from then on, and the connections
+   * already queued are accepted and answered before the socket closes,
+   * rather than reset.
    */
   stopAccepting(final?: boolean): void | Promise<void>;
   /**

@@ -1,7 +1,7 @@
 /**
  * Deno workers serving on `Deno.serve`, each on its own `SO_REUSEPORT`
- * socket: about twice the throughput of `node:http` on Deno, at a third of
- * the memory (see the README's benchmarks). It takes three things, which the
+ * socket: about twice the throughput of `node:http` on Deno, at half the
+ * memory (see the README's benchmarks). It takes three things, which the
  * supervisor checks before it starts any worker ({@linkcode nativeServing}):
  *
  * - `--unstable-net`, for `reusePort` (workers inherit the supervisor's flags);
@@ -11,7 +11,7 @@
  *   the listener *and* drops connections it accepted but has not read a
  *   request from yet (4–23 lost per drain, RUNTIME-NOTES.md). A draining
  *   worker therefore first takes its listening socket out of service with
- *   `shutdown(fd, SHUT_RD)` (its queue migrates, nothing new arrives), keeps
+ *   `shutdown(fd, SHUT_RD)` (`listening_socket.ts`: its queue migrates, nothing new arrives), keeps
  *   answering on what it accepted, and calls `Deno.serve`'s `shutdown()` only
  *   once every accepted connection has had time to send its request.
  *
@@ -21,21 +21,20 @@
  * @module
  */
 
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import {
   asksForWebSocket,
   familyOf,
-  MAX_MESSAGE_BYTES,
   type RemoteAddress,
   type RequestConnection,
-  type ServerSocket,
   type SocketAcceptance,
-  UPGRADE_NOT_FORWARDED,
 } from "../../runtime/connection.ts";
 import { delay } from "../../runtime/_async.ts";
 import { describeError } from "../../runtime/errors.ts";
 import type { Listener, ListenOptions } from "../../runtime/host.ts";
 import { listenError } from "../_node/process.ts";
+import { type ConnectionMigration, MIGRATION_PROBLEMS } from "../_node/connection_migration.ts";
+import { openLibc, takeOutOfService } from "./listening_socket.ts";
+import { upgradeAccepted } from "./websocket.ts";
 
 interface NetAddr {
   readonly hostname: string;
@@ -55,26 +54,6 @@ interface HttpServer {
   shutdown(): Promise<void>;
 }
 
-interface DenoSocket {
-  binaryType: string;
-  readonly readyState: 0 | 1 | 2 | 3;
-  readonly protocol: string;
-  onopen: (() => void) | null;
-  onmessage: ((event: { data: string | ArrayBuffer }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: { error?: unknown; message?: string }) => void) | null;
-  send(data: string | ArrayBuffer | Uint8Array): void;
-  close(code?: number, reason?: string): void;
-}
-
-interface Library {
-  symbols: {
-    shutdown(fd: number, how: number): number;
-    setsockopt(fd: number, level: number, name: number, value: Uint8Array, length: number): number;
-  };
-  close(): void;
-}
-
 /** The parts of the `Deno` global this file uses. */
 interface DenoServeApi {
   serve(
@@ -87,153 +66,38 @@ interface DenoServeApi {
     },
     handler: (request: Request, info: ServeInfo) => Promise<Response>,
   ): HttpServer;
-  upgradeWebSocket(request: Request, options: { protocol?: string }): { socket: DenoSocket; response: Response };
-  dlopen(path: string, symbols: Record<string, { parameters: string[]; result: string }>): Library;
-  UnsafePointer: { of(buffer: Uint8Array): unknown; value(pointer: unknown): number | bigint };
   listenDatagram?: unknown;
   permissions: { querySync(descriptor: { name: string }): { state: string } };
 }
 
 const deno = (): DenoServeApi => (globalThis as unknown as { Deno: DenoServeApi }).Deno;
 
-const SHUT_RD = 0;
 /** How soon a worker listens again after its socket stopped accepting on its own. */
 const RELISTEN_MS = 1000;
 /** How long a drain waits for `Deno.serve`'s `shutdown()` once nothing is under way (it may never resolve). */
 const SHUTDOWN_HANG_MS = 1000;
-/** The longest a full stop waits for a listening socket's queue to empty once no new handshake starts. */
-const QUEUE_EMPTY_MS = 200;
-const LIBC = "libc.so.6";
 
-let libc: Library | undefined;
-
-function openLibc(): Library {
-  return libc ??= deno().dlopen(LIBC, {
-    shutdown: { parameters: ["i32", "i32"], result: "i32" },
-    setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-  });
-}
+/** The reason {@linkcode nativeServing} gives when Deno was not asked for it (no `--unstable-net`). */
+export const NOT_ASKED = "Deno runs without --unstable-net";
 
 /**
  * Whether Deno workers can serve on `Deno.serve` without losing a connection
  * at a drain, and if not, why.
  *
- * @param ensureMigration Makes sure `tcp_migrate_req` is 1, returning warnings when it cannot; asked last, so
- * that the sysctl is not changed when something else is missing.
- * @returns `undefined` when they can, else the reason, for the log.
+ * @param ensureMigration Turns `tcp_migrate_req` on where it can; asked last, so that the sysctl is not changed
+ * when something else is missing.
+ * @returns `undefined` when they can, else the reason, for the log ({@linkcode NOT_ASKED} without the flag).
  */
-export function nativeServing(ensureMigration: () => readonly string[]): string | undefined {
-  if (typeof deno().listenDatagram !== "function") return "Deno runs without --unstable-net";
+export function nativeServing(ensureMigration: () => ConnectionMigration): string | undefined {
+  if (typeof deno().listenDatagram !== "function") return NOT_ASKED;
   if (deno().permissions.querySync({ name: "ffi" }).state !== "granted") return "Deno lacks --allow-ffi";
   try {
     openLibc();
   } catch (error) {
     return `libc's shutdown() cannot be loaded (${describeError(error)})`;
   }
-  const [problem] = ensureMigration();
-  if (problem !== undefined) {
-    return problem.startsWith("cannot read")
-      ? "net.ipv4.tcp_migrate_req cannot be read"
-      : "net.ipv4.tcp_migrate_req is not 1 and rota cannot set it (needs root in this network namespace)";
-  }
-  return undefined;
-}
-
-/** One row of `/proc/net/tcp{,6}`: local port, state, queue length and inode. */
-interface SocketRow {
-  readonly port: number;
-  readonly listening: boolean;
-  /** For a listening socket, the connections in its accept queue. */
-  readonly queued: number;
-  readonly inode: string;
-}
-
-/** The TCP sockets of this network namespace, as `/proc` lists them. */
-function socketRows(): SocketRow[] {
-  const rows: SocketRow[] = [];
-  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    let text: string;
-    try {
-      text = readFileSync(table, "utf8");
-    } catch {
-      continue;
-    }
-    for (const line of text.split("\n").slice(1)) {
-      // local_address is hex "ADDR:PORT", state 0A is LISTEN, tx_queue:rx_queue, and the inode is the tenth field.
-      const fields = line.trim().split(/\s+/);
-      if (fields.length <= 9) continue;
-      rows.push({
-        port: parseInt(fields[1].split(":")[1], 16),
-        listening: fields[3] === "0A",
-        queued: parseInt(fields[4].split(":")[1], 16),
-        inode: fields[9],
-      });
-    }
-  }
-  return rows;
-}
-
-/** One of this process's listening sockets. */
-interface ListeningSocket {
-  readonly fd: number;
-  readonly inode: string;
-}
-
-/**
- * This process's sockets listening on `port` (Deno does not tell a server's
- * descriptor; `/proc` does).
- */
-function listeningSockets(port: number): ListeningSocket[] {
-  const inodes = new Set(socketRows().filter((row) => row.listening && row.port === port).map((row) => row.inode));
-  const found: ListeningSocket[] = [];
-  for (const name of readdirSync("/proc/self/fd")) {
-    try {
-      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${name}`));
-      if (match && inodes.has(match[1])) found.push({ fd: Number(name), inode: match[1] });
-    } catch {
-      // Closed while we looked.
-    }
-  }
-  return found;
-}
-
-/** How many connections wait in a listening socket's accept queue. */
-function queuedOn(inode: string): number {
-  return socketRows().find((row) => row.inode === inode)?.queued ?? 0;
-}
-
-const SOL_SOCKET = 1;
-const SO_ATTACH_FILTER = 26;
-
-/**
- * A classic BPF socket filter that drops TCP segments with SYN set and keeps
- * the rest: on a listening socket, no new handshake starts, and those under
- * way complete (their last ACK has no SYN). A filter on a TCP socket sees the
- * TCP header at offset 0; byte 13 holds the flags.
- */
-const DROP_SYN = [
-  [0x30, 0, 0, 13], // ldb [13]
-  [0x45, 0, 1, 0x02], // jset #SYN, drop, keep
-  [0x06, 0, 0, 0], // drop: ret #0
-  [0x06, 0, 0, 0xffffffff], // keep: ret #-1
-] as const;
-
-/** Attach {@linkcode DROP_SYN} to a socket; false when the system refuses. */
-function dropNewHandshakes(fd: number): boolean {
-  const program = new Uint8Array(DROP_SYN.length * 8);
-  const code = new DataView(program.buffer);
-  DROP_SYN.forEach(([op, jt, jf, k], i) => {
-    code.setUint16(i * 8, op, true);
-    code.setUint8(i * 8 + 2, jt);
-    code.setUint8(i * 8 + 3, jf);
-    code.setUint32(i * 8 + 4, k, true);
-  });
-  // struct sock_fprog { unsigned short len; struct sock_filter *filter; } on a 64-bit system.
-  const fprog = new Uint8Array(16);
-  const header = new DataView(fprog.buffer);
-  header.setUint16(0, DROP_SYN.length, true);
-  header.setBigUint64(8, BigInt(deno().UnsafePointer.value(deno().UnsafePointer.of(program))), true);
-  return openLibc().symbols.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, fprog.byteLength) === 0;
+  const migration = ensureMigration();
+  return migration === "on" ? undefined : MIGRATION_PROBLEMS[migration];
 }
 
 /** One request's connection on `Deno.serve`. */
@@ -263,39 +127,6 @@ class DenoConnection implements RequestConnection {
 }
 
 /**
- * Complete the handshake of a WebSocket the app accepted.
- *
- * @returns The 101 to send, or the app's refusal, or 400 for a handshake Deno rejects.
- */
-function upgrade(request: Request, acceptance: SocketAcceptance, answer: Response, open: OpenCount): Response {
-  if (!answer.ok) return answer;
-  void answer.body?.cancel();
-  let upgraded: { socket: DenoSocket; response: Response };
-  try {
-    // The subprotocol is set below: Deno checks it against the offered list split on ", " only, and
-    // refuses "a,b", which RFC 6455 allows.
-    upgraded = deno().upgradeWebSocket(request, {});
-  } catch {
-    return new Response("not a valid WebSocket handshake", { status: 400 });
-  }
-  const headers = upgraded.response.headers;
-  answer.headers.forEach((value, name) => {
-    if (!UPGRADE_NOT_FORWARDED.has(name)) headers.append(name, value);
-  });
-  if (acceptance.protocol !== undefined) headers.set("sec-websocket-protocol", acceptance.protocol);
-  wire(upgraded.socket, acceptance, open);
-  return upgraded.response;
-}
-
-const encoder = new TextEncoder();
-
-/** Whether a message is larger than a WebSocket takes on every runtime (a string's UTF-8 length counted only when it may be). */
-function tooBig(data: string | ArrayBuffer): boolean {
-  if (typeof data !== "string") return data.byteLength > MAX_MESSAGE_BYTES;
-  return data.length * 3 > MAX_MESSAGE_BYTES && encoder.encode(data).byteLength > MAX_MESSAGE_BYTES;
-}
-
-/**
  * A count of things under way (requests being answered, open WebSockets),
  * and a wait for the moment there are none.
  */
@@ -319,41 +150,6 @@ class OpenCount {
   idle(): Promise<void> {
     return this.#open === 0 ? Promise.resolve() : new Promise((done) => this.#idle.push(done));
   }
-}
-
-function wire(ws: DenoSocket, { events, protocol }: SocketAcceptance, open: OpenCount): void {
-  ws.binaryType = "arraybuffer";
-  const socket: ServerSocket = {
-    send: (data) => ws.send(data),
-    close: (code, reason) => ws.close(code, reason),
-    // Deno's WebSocket cannot be dropped without its closing handshake: a peer that never answers it keeps
-    // the socket until the worker exits, which follows the graceful timeout.
-    terminate: () => ws.close(),
-    get readyState() {
-      return ws.readyState;
-    },
-    // Deno's server-side socket reports no subprotocol; the 101 carried this one.
-    protocol: protocol ?? "",
-    raw: ws,
-  };
-  // Counted from its open: a handshake whose client left before the 101 never opens, and never closes either.
-  let opened = false;
-  ws.onopen = () => {
-    opened = true;
-    open.add();
-    events.open(socket);
-  };
-  ws.onmessage = ({ data }) => {
-    // The same largest message as on Node and Bun (Deno's own limit is higher).
-    if (tooBig(data)) return ws.close(1009, "message too big");
-    events.message(data);
-  };
-  ws.onerror = (event) => events.error(event.error ?? new Error(event.message ?? "WebSocket error"));
-  ws.onclose = ({ code, reason }) => {
-    if (opened) open.remove();
-    // Deno reports a dropped connection as 0; rota's contract (and the other runtimes) say 1006.
-    events.close(code === 0 ? 1006 : code, reason);
-  };
 }
 
 /**
@@ -394,7 +190,7 @@ export function listenDenoServe(options: ListenOptions): Promise<Listener> {
       const response = await fetch(request, connection);
       if (!connection.accepted) return closingOnce(request, response);
       upgraded = true;
-      return upgrade(request, connection.accepted, response, sockets);
+      return upgradeAccepted(request, connection.accepted, response, sockets);
     } finally {
       // A WebSocket is counted from its open instead.
       if (upgraded) requests.remove();
@@ -455,18 +251,7 @@ export function listenDenoServe(options: ListenOptions): Promise<Listener> {
     if (!server) return;
     current = undefined;
     try {
-      const sockets = listeningSockets(server.addr.port);
-      if (sockets.length === 0) throw new Error("no listening socket found in /proc/self/fd");
-      // At a full stop no sibling takes this socket's queue: stop new handshakes first, and take out of
-      // service only once Deno has accepted every connection already queued (those refused meanwhile see a
-      // refusal after their SYN's retransmission, as after the close; none is reset).
-      if (final && sockets.every(({ fd }) => dropNewHandshakes(fd))) {
-        const until = Date.now() + QUEUE_EMPTY_MS;
-        while (Date.now() < until && sockets.some(({ inode }) => queuedOn(inode) > 0)) await delay(2);
-      }
-      for (const { fd } of sockets) {
-        if (openLibc().symbols.shutdown(fd, SHUT_RD) !== 0) throw new Error(`shutdown(${fd}, SHUT_RD) failed`);
-      }
+      await takeOutOfService(server.addr.port, final);
     } catch (error) {
       // Deno's own shutdown still stops the socket; it may drop connections accepted and not yet read.
       warn(`cannot take the listening socket out of service (${describeError(error)}); shutting the server down`);
@@ -481,7 +266,12 @@ export function listenDenoServe(options: ListenOptions): Promise<Listener> {
   const listener: Listener = {
     stopAccepting,
     pause: () => stopAccepting(),
-    resume: () => Promise.resolve(current ? undefined : void (current = serve())),
+    // In a promise, so that a listen that fails rejects (ERR_ROTA_LISTEN).
+    resume: () =>
+      new Promise<void>((done) => {
+        current ??= serve();
+        done();
+      }),
     async close() {
       closing = true;
       await stopAccepting();

@@ -12,26 +12,49 @@ import { readFileSync, writeFileSync } from "node:fs";
 
 const MIGRATE = "/proc/sys/net/ipv4/tcp_migrate_req";
 
+/** Where the sysctl stands once rota tried to turn it on. */
+export type ConnectionMigration = "on" | "unreadable" | "unsettable";
+
+/** What stands in the way, by state, for the log. */
+export const MIGRATION_PROBLEMS: Record<Exclude<ConnectionMigration, "on">, string> = {
+  unreadable: "net.ipv4.tcp_migrate_req cannot be read",
+  unsettable: "net.ipv4.tcp_migrate_req is not 1 and rota cannot set it (needs root in this network namespace)",
+};
+
 /**
- * Make sure queued connections survive a draining worker's listener closing.
+ * Make sure queued connections survive a draining worker's listener closing:
+ * turn the sysctl on where it is off and rota may write it.
  *
  * @param file The sysctl's file (injectable for tests).
- * @returns Warnings for the log.
+ * @returns Where it stands.
  */
-export function ensureConnectionMigration(file: string = MIGRATE): string[] {
+export function ensureConnectionMigration(file: string = MIGRATE): ConnectionMigration {
   let current: string;
   try {
     current = readFileSync(file, "utf8").trim();
   } catch {
-    return ["cannot read net.ipv4.tcp_migrate_req: a draining worker may reset connections queued on its socket"];
+    return "unreadable";
   }
-  if (current === "1") return [];
+  if (current === "1") return "on";
   try {
     writeFileSync(file, "1");
-    return [];
+    return "on";
   } catch {
-    return [
-      "net.ipv4.tcp_migrate_req is not 1 and rota cannot set it (needs root in this network namespace): a draining worker may reset connections queued on its socket; run 'sysctl -w net.ipv4.tcp_migrate_req=1' to lose none",
-    ];
+    return "unsettable";
   }
+}
+
+/**
+ * The startup warnings of a rota whose workers each listen on their own socket.
+ *
+ * @param migration Where the sysctl stands.
+ * @returns None when it is on.
+ */
+export function migrationWarnings(migration: ConnectionMigration): string[] {
+  if (migration === "on") return [];
+  return [
+    `${
+      MIGRATION_PROBLEMS[migration]
+    }: a draining worker may reset connections queued on its socket; run 'sysctl -w net.ipv4.tcp_migrate_req=1' as root to lose none`,
+  ];
 }

@@ -35,32 +35,24 @@ function postChunked(url: string, body: string): Promise<number> {
 describe("how Deno workers serve", { timeout: 120_000 }, () => {
   after(killLeftovers);
 
-  async function serving(target: Target): Promise<{ rota: Rota; answer: Record<string, unknown> }> {
-    const rota = await Rota.serve(target, "serving.js", ["--workers", "2"]);
-    const answer = JSON.parse((await get(rota.url)).body);
-    return { rota, answer };
+  /** Start serving.js and ask it what its runtime's server put on `env`. */
+  async function serving(target: Target, env: Record<string, string> = {}) {
+    const rota = await Rota.serve(target, "serving.js", ["--workers", "2"], { env });
+    const { incoming, remoteAddr } = JSON.parse((await get(rota.url)).body);
+    return { rota, bindings: { incoming, remoteAddr } };
   }
 
   test("with --unstable-net and -A, on Deno.serve: env has remoteAddr and no node:http request", async () => {
-    const { rota, answer } = await serving(TARGETS["deno"]());
-    assert.deepEqual({ incoming: answer.incoming, remoteAddr: answer.remoteAddr }, {
-      incoming: false,
-      remoteAddr: true,
-    });
+    const { rota, bindings } = await serving(TARGETS["deno"]());
+    assert.deepEqual(bindings, { incoming: false, remoteAddr: true });
     assert.doesNotMatch(rota.log, /node:http/);
     assert.equal((await rota.stop()).code, 0);
   });
 
   test("without --unstable-net, through node:http on the supervisor's socket, and nothing is said", async () => {
     // A stray ROTA_DENO_SERVE in rota's own environment never reaches a worker.
-    const rota = await Rota.serve(TARGETS["deno-node-http"](), "serving.js", ["--workers", "2"], {
-      env: { ROTA_DENO_SERVE: "1" },
-    });
-    const answer = JSON.parse((await get(rota.url)).body);
-    assert.deepEqual({ incoming: answer.incoming, remoteAddr: answer.remoteAddr }, {
-      incoming: true,
-      remoteAddr: true,
-    });
+    const { rota, bindings } = await serving(TARGETS["deno-node-http"](), { ROTA_DENO_SERVE: "1" });
+    assert.deepEqual(bindings, { incoming: true, remoteAddr: true });
     assert.doesNotMatch(rota.log, /node:http/);
     assert.equal((await rota.stop()).code, 0);
   });
@@ -81,8 +73,8 @@ describe("how Deno workers serve", { timeout: 120_000 }, () => {
         join(ROOT, "main.ts"),
       ],
     };
-    const { rota, answer } = await serving(target);
-    assert.equal(answer.incoming, true);
+    const { rota, bindings } = await serving(target);
+    assert.equal(bindings.incoming, true);
     assert.match(rota.log, /Deno workers serve through node:http, not Deno\.serve, as Deno lacks --allow-ffi/);
     assert.equal((await rota.stop()).code, 0);
   });

@@ -613,8 +613,13 @@ test("Supervisor replaces a worker that drains on its own while the rota starts,
   assert.ok(started, "start() resolved");
 });
 
-test("Supervisor drains, not kills, a replacement that took connections and was not ready in time", async () => {
-  const { supervisor, spawned, clock } = supervisorOn(1, { startupTimeout: 5000, initTimeout: 2000 });
+/**
+ * One worker, failing its init; a reload's replacement that listened (so it
+ * took connections) and was still not ready at `--startup-timeout` (5 s).
+ */
+async function replacementPastItsDeadline() {
+  const fake = supervisorOn(1, { startupTimeout: 5000, initTimeout: 2000 });
+  const { supervisor, spawned, clock } = fake;
   const starting = supervisor.start();
   spawned[0].say({ type: "loaded" });
   spawned[0].say({ type: "listening" });
@@ -624,21 +629,17 @@ test("Supervisor drains, not kills, a replacement that took connections and was 
   spawned[1].say({ type: "loaded" });
   spawned[1].say({ type: "listening" });
   await clock.advance(5000);
+  return fake;
+}
+
+test("Supervisor drains, not kills, a replacement that took connections and was not ready in time", async () => {
+  const { spawned } = await replacementPastItsDeadline();
   assert.deepEqual(spawned[1].signals, [], "not SIGKILLed: it holds connections");
   assert.deepEqual(spawned[1].orders, [{ rota: 1, type: "drain" }], "drained, so its requests are answered");
 });
 
 test("Supervisor never makes a draining replacement the slot's worker: when the active one crashes, a new one starts", async () => {
-  const { supervisor, spawned, clock } = supervisorOn(1, { startupTimeout: 5000, initTimeout: 2000 });
-  const starting = supervisor.start();
-  spawned[0].say({ type: "loaded" });
-  spawned[0].say({ type: "listening" });
-  spawned[0].say({ type: "init-failed", attempt: 1, code: "E", message: "down" });
-  await starting;
-  await supervisor.reload();
-  spawned[1].say({ type: "loaded" });
-  spawned[1].say({ type: "listening" });
-  await clock.advance(5000);
+  const { supervisor, spawned, clock } = await replacementPastItsDeadline();
   assert.deepEqual(spawned[1].orders, [{ rota: 1, type: "drain" }], "drained at its deadline");
   spawned[0].exit({ code: 1, signal: null });
   await clock.advance(1000);

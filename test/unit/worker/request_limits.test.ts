@@ -166,3 +166,21 @@ test("RequestLimits passes an answer that comes in time, and clears its timer", 
   assert.equal(await response.text(), "on time");
   assert.equal(clock.pending, 0);
 });
+
+test("RequestLimits copies a request without reading its signal where the adapter asks (watchSignal false)", async () => {
+  const { clock, limits: l } = limits({ requestTimeout: 1000, maxBody: 1000 });
+  const unread = (request: Request) =>
+    Object.defineProperty(request, "signal", { get: () => assert.fail("request.signal was read") });
+  // A declared length: the body is handed on as it is; a chunked one: counted against --max-body.
+  for (const request of [post("declared", { "content-length": "8", "x-kept": "yes" }), post(chunked(2, 3))]) {
+    const guarded = l.guard(unread(request), false)!;
+    const copy = guarded.request;
+    assert.deepEqual([copy.method, copy.url], ["POST", "http://x/upload?key=secret"]);
+    assert.equal(copy.headers.get("x-kept"), request.headers.get("x-kept"));
+    assert.equal((await copy.arrayBuffer()).byteLength, request.headers.has("content-length") ? 8 : 6);
+    void guarded.settle(new Promise(() => {}));
+    assert.equal(copy.signal.aborted, false);
+    await clock.advance(1000);
+    assert.equal(copy.signal.aborted, true, "rota's own signal: --request-timeout");
+  }
+});
