@@ -8,6 +8,11 @@
  * them to a sibling listener instead. The supervisor sets it when it can
  * (root in its network namespace) and says so at startup when it cannot.
  *
+ * At a full stop, a worker stops new handshakes on its socket and accepts
+ * what is queued before the socket closes (`_linux/listening_socket.ts`,
+ * through `bun:ffi`), so that no connection is accepted by the kernel and
+ * then reset.
+ *
  * WebSockets use Bun's own `server.upgrade` and `websocket` handlers (see
  * `_bun/websocket.ts`); the client's address is Bun's `server.requestIP`.
  *
@@ -17,12 +22,15 @@
 import process from "node:process";
 import type { Host, Listener } from "../runtime/host.ts";
 import { delay } from "../runtime/_async.ts";
+import { describeError } from "../runtime/errors.ts";
 import type { Closable, ServeHttpOptions } from "../runtime/ops/ops_host.ts";
 import { processChannel } from "./_node/channel.ts";
 import { opsHost } from "./_node/ops.ts";
 import { ensureConnectionMigration, migrationWarnings } from "./_node/connection_migration.ts";
 import { entryPath } from "./_node/entry.ts";
 import { listenError, probePort, processHost, SPEC_VARIABLE, takeSpec } from "./_node/process.ts";
+import { refuseNewHandshakes } from "./_linux/listening_socket.ts";
+import { openLibc } from "./_bun/libc.ts";
 import {
   BunConnection,
   type BunHandlers,
@@ -134,7 +142,7 @@ export const host: Host = {
       done();
     });
   },
-  listen({ hostname, port, fetch, webSockets }) {
+  listen({ hostname, port, fetch, webSockets, warn = () => {} }) {
     const serve = () => {
       try {
         return bun().serve({
@@ -180,7 +188,15 @@ export const host: Host = {
       return Promise.reject(error);
     }
     const listener: Listener = {
-      stopAccepting() {},
+      // Bun's server cannot stop accepting alone (close() does); at a full stop, no new handshake starts.
+      async stopAccepting(final = false) {
+        if (!final || !current) return;
+        try {
+          await refuseNewHandshakes(await openLibc(), current.port);
+        } catch (error) {
+          warn(`cannot refuse new handshakes (${describeError(error)}); connections queued at the close are reset`);
+        }
+      },
       pause: stop,
       resume: () => Promise.resolve(current ? undefined : start()),
       async close() {

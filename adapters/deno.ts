@@ -29,6 +29,8 @@ import type { NodeBindings } from "./_node/websocket.ts";
 import { importModule, probePort, processHost } from "./_node/process.ts";
 import { ensureConnectionMigration } from "./_node/connection_migration.ts";
 import { listenDenoServe, nativeServing, NOT_ASKED } from "./_deno/serve.ts";
+import { refuseNewHandshakes } from "./_linux/listening_socket.ts";
+import { openLibc } from "./_deno/libc.ts";
 
 interface DenoPermissions {
   permissions: { querySync(descriptor: { name: string }): { state: string } };
@@ -100,6 +102,12 @@ export const host: Host = {
     delete process.env[NATIVE_VARIABLE];
     return clusterChannel(!native);
   },
-  listen: (options) => native ? listenDenoServe(options) : listenNodeHttp(options, { bindings: denoBindings }),
+  listen: (options) =>
+    native ? listenDenoServe(options) : listenNodeHttp(options, {
+      bindings: denoBindings,
+      // The socket is the supervisor's, shared: every worker at a full stop filters it (one filter), and the
+      // last to close its handle leaves nothing queued. Without --allow-ffi, what is queued is reset.
+      refuseNewHandshakes: (port) => refuseNewHandshakes(openLibc(), port),
+    }),
   ops: denoOpsHost,
 };

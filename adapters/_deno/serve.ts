@@ -11,7 +11,7 @@
  *   the listener *and* drops connections it accepted but has not read a
  *   request from yet (4–23 lost per drain, RUNTIME-NOTES.md). A draining
  *   worker therefore first takes its listening socket out of service with
- *   `shutdown(fd, SHUT_RD)` (`listening_socket.ts`: its queue migrates, nothing new arrives), keeps
+ *   `shutdown(fd, SHUT_RD)` (`_linux/listening_socket.ts`: its queue migrates, nothing new arrives), keeps
  *   answering on what it accepted, and calls `Deno.serve`'s `shutdown()` only
  *   once every accepted connection has had time to send its request.
  *
@@ -33,7 +33,8 @@ import { describeError } from "../../runtime/errors.ts";
 import type { Listener, ListenOptions } from "../../runtime/host.ts";
 import { listenError } from "../_node/process.ts";
 import { type ConnectionMigration, MIGRATION_PROBLEMS } from "../_node/connection_migration.ts";
-import { openLibc, takeOutOfService } from "./listening_socket.ts";
+import { takeOutOfService } from "../_linux/listening_socket.ts";
+import { openLibc } from "./libc.ts";
 import { upgradeAccepted } from "./websocket.ts";
 
 interface NetAddr {
@@ -251,7 +252,7 @@ export function listenDenoServe(options: ListenOptions): Promise<Listener> {
     if (!server) return;
     current = undefined;
     try {
-      await takeOutOfService(server.addr.port, final);
+      await takeOutOfService(openLibc(), server.addr.port, final);
     } catch (error) {
       // Deno's own shutdown still stops the socket; it may drop connections accepted and not yet read.
       warn(`cannot take the listening socket out of service (${describeError(error)}); shutting the server down`);

@@ -7,7 +7,7 @@
  */
 
 import type { Server } from "node:http";
-import { Server as NetServer } from "node:net";
+import { type AddressInfo, Server as NetServer } from "node:net";
 import type { RemoteAddress, RequestConnection } from "../../runtime/connection.ts";
 import { describeError, RotaError } from "../../runtime/errors.ts";
 import type { Listener, ListenOptions } from "../../runtime/host.ts";
@@ -69,6 +69,13 @@ export interface NodeHttpOptions {
    * @default {those, as they are: `incoming` and `outgoing`}
    */
   bindings?(node: NodeBindings): object;
+  /**
+   * At a full stop, before the server stops accepting: stop new handshakes on
+   * the socket and wait until its queue is accepted (where the runtime has
+   * FFI; Node has none, and resets what is queued at the close).
+   * @default {nothing}
+   */
+  refuseNewHandshakes?(port: number): Promise<unknown>;
 }
 
 /**
@@ -81,8 +88,8 @@ export interface NodeHttpOptions {
  * @throws {RotaError} `ERR_ROTA_LISTEN` when the address cannot be bound.
  */
 export async function listenNodeHttp(options: ListenOptions, http: NodeHttpOptions = {}): Promise<Listener> {
-  const { bindings = (node: NodeBindings) => node } = http;
-  const { hostname, port, fetch } = options;
+  const { bindings = (node: NodeBindings) => node, refuseNewHandshakes } = http;
+  const { hostname, port, fetch, warn = () => {} } = options;
   let createAdaptorServer: NodeServer["createAdaptorServer"];
   try {
     ({ createAdaptorServer } = await loadNodeServer());
@@ -107,26 +114,33 @@ export async function listenNodeHttp(options: ListenOptions, http: NodeHttpOptio
   // on receiving the headers stays.
   server.requestTimeout = 0;
   await listenOn(server, hostname, port);
-  let accepting = true;
-  // Resolves once the server stopped accepting and its last connection ended.
+  // Settles once the server stopped accepting, and `ended` once its last connection ended too.
+  let stopped: Promise<void> | undefined;
   let ended: Promise<void> = Promise.resolve();
   // net.Server's close stops accepting; http.Server's would also drop idle
   // keep-alive connections at once, racing clients about to reuse them.
-  const stopAccepting = () => {
-    if (!accepting) return;
-    accepting = false;
+  const stop = async (final: boolean) => {
+    if (final && refuseNewHandshakes) {
+      try {
+        await refuseNewHandshakes((server.address() as AddressInfo).port);
+      } catch (error) {
+        warn(`cannot refuse new handshakes (${describeError(error)}); connections queued at the close are reset`);
+      }
+    }
     ended = new Promise<void>((done) => NetServer.prototype.close.call(server, () => done()));
   };
+  const stopAccepting = (final = false) => stopped ??= stop(final);
   return {
     stopAccepting,
-    pause: () => Promise.resolve(stopAccepting()),
+    pause: () => stopAccepting(),
     resume: async () => {
-      if (accepting) return;
+      if (!stopped) return;
+      await stopped;
       await listenOn(server, hostname, port);
-      accepting = true;
+      stopped = undefined;
     },
-    close: () => {
-      stopAccepting();
+    close: async () => {
+      await stopAccepting();
       server.closeIdleConnections();
       return ended;
     },

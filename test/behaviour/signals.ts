@@ -196,8 +196,9 @@ export function signalsSuite(target: Target): void {
       // last accept and the close, which no worker ever saw (see the README): at most one per client connection.
       const { ECONNREFUSED: refused = 0, ECONNRESET: reset = 0, ...other } = result.lost;
       assert.deepEqual(other, {}, "no request timed out or was cut in another way");
-      // On Deno.serve (the deno target) the last socket stops new handshakes and answers its queue first: none.
-      const most = target.name === "deno" ? 0 : connections;
+      // On Bun and Deno (FFI) the last socket stops new handshakes and answers its queue first: none. Node has no
+      // FFI to attach that filter with.
+      const most = target.name.startsWith("node") ? connections : 0;
       assert.ok(reset <= most, `${reset} handshakes reset at the close (${refused} refused after it)`);
     });
 

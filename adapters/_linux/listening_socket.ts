@@ -1,15 +1,21 @@
 /**
- * A Deno worker's listening socket, below what Deno exposes: found through
- * `/proc`, and handled with libc through FFI (`--allow-ffi`). Deno does not
- * tell a server's descriptor, nor let a server stop accepting without also
- * dropping the connections it accepted and has not read yet.
+ * A worker's listening socket, below what Bun and Deno expose: found through
+ * `/proc`, and handled with libc through the runtime's FFI ({@linkcode Libc},
+ * bound in `_bun/libc.ts` and `_deno/libc.ts`). Neither runtime tells a
+ * server's descriptor, nor lets a server stop new handshakes without closing
+ * its socket, which resets the connections queued on it.
  *
- * - {@linkcode takeOutOfService}: `shutdown(fd, SHUT_RD)` takes the socket
- *   out of its `SO_REUSEPORT` group; with `tcp_migrate_req` at 1 its queue
+ * - {@linkcode refuseNewHandshakes}, at a full stop: a classic BPF filter that
+ *   drops SYNs, then a wait until the server has accepted the queue. No new
+ *   handshake starts, the ones under way complete, and the socket can close
+ *   with nothing queued. A client refused meanwhile retransmits its SYN a
+ *   second later and sees the closed port refuse it, as after the close; no
+ *   connection is accepted by the kernel and then reset.
+ * - {@linkcode takeOutOfService}: `shutdown(fd, SHUT_RD)` takes the socket out
+ *   of its `SO_REUSEPORT` group; with `tcp_migrate_req` at 1 its queue
  *   migrates to a sibling, and what the process accepted is still served.
- * - At a full stop (no sibling), a classic BPF filter that drops SYNs first:
- *   no new handshake starts, the ones under way complete, and the queue is
- *   accepted before the socket goes.
+ *
+ * Linux only; the callers fall back to closing the socket elsewhere.
  *
  * @module
  */
@@ -17,42 +23,19 @@
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { delay } from "../../runtime/_async.ts";
 
-interface Library {
-  symbols: {
-    shutdown(fd: number, how: number): number;
-    setsockopt(fd: number, level: number, name: number, value: Uint8Array, length: number): number;
-  };
+/** The libc calls this file makes, bound by the runtime's FFI. */
+export interface Libc {
+  shutdown(fd: number, how: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Uint8Array): number;
+  /** Where `buffer`'s bytes are in memory (it must stay alive while the address is used). */
+  addressOf(buffer: Uint8Array): bigint;
 }
 
-/** The parts of the `Deno` global this file uses. */
-interface DenoFfiApi {
-  dlopen(path: string, symbols: Record<string, { parameters: string[]; result: string }>): Library;
-  UnsafePointer: { of(buffer: Uint8Array): unknown; value(pointer: unknown): number | bigint };
-}
-
-const deno = (): DenoFfiApi => (globalThis as unknown as { Deno: DenoFfiApi }).Deno;
-
-const LIBC = "libc.so.6";
 const SHUT_RD = 0;
 const SOL_SOCKET = 1;
 const SO_ATTACH_FILTER = 26;
 /** The longest a full stop waits for a listening socket's queue to empty once no new handshake starts. */
 const QUEUE_EMPTY_MS = 200;
-
-let libc: Library | undefined;
-
-/**
- * Load the libc functions this file calls, once.
- *
- * @returns libc.
- * @throws {Error} When FFI is not allowed or the library or a symbol is missing (musl, not Linux).
- */
-export function openLibc(): Library {
-  return libc ??= deno().dlopen(LIBC, {
-    shutdown: { parameters: ["i32", "i32"], result: "i32" },
-    setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-  });
-}
 
 /** One row of `/proc/net/tcp{,6}`: local port, state, queue length and inode. */
 interface SocketRow {
@@ -95,8 +78,10 @@ interface ListeningSocket {
 }
 
 /**
- * This process's sockets listening on `port` (Deno does not tell a server's
- * descriptor; `/proc` does).
+ * This process's sockets listening on `port` (the runtime does not tell a
+ * server's descriptor; `/proc` does).
+ *
+ * @throws {Error} When there is none.
  */
 function listeningSockets(port: number): ListeningSocket[] {
   const inodes = new Set(socketRows().filter((row) => row.listening && row.port === port).map((row) => row.inode));
@@ -109,6 +94,7 @@ function listeningSockets(port: number): ListeningSocket[] {
       // Closed while we looked.
     }
   }
+  if (found.length === 0) throw new Error("no listening socket found in /proc/self/fd");
   return found;
 }
 
@@ -131,7 +117,7 @@ const DROP_SYN = [
 ] as const;
 
 /** Attach {@linkcode DROP_SYN} to a socket; false when the system refuses. */
-function dropNewHandshakes(fd: number): boolean {
+function dropNewHandshakes(libc: Libc, fd: number): boolean {
   const program = new Uint8Array(DROP_SYN.length * 8);
   const code = new DataView(program.buffer);
   DROP_SYN.forEach(([op, jt, jf, k], i) => {
@@ -144,27 +130,40 @@ function dropNewHandshakes(fd: number): boolean {
   const fprog = new Uint8Array(16);
   const header = new DataView(fprog.buffer);
   header.setUint16(0, DROP_SYN.length, true);
-  header.setBigUint64(8, BigInt(deno().UnsafePointer.value(deno().UnsafePointer.of(program))), true);
-  return openLibc().symbols.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, fprog.byteLength) === 0;
+  header.setBigUint64(8, libc.addressOf(program), true);
+  return libc.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog) === 0;
+}
+
+/**
+ * Stop new handshakes on this process's sockets listening on `port`, and wait
+ * (at most {@linkcode QUEUE_EMPTY_MS}) until their queues are empty. The
+ * server must still be accepting; what it accepts it serves as usual.
+ *
+ * @param libc The libc calls.
+ * @param port The port.
+ * @returns Whether the filter is on every socket (false: the system refused; nothing was waited for).
+ * @throws {Error} When no such socket is found.
+ */
+export async function refuseNewHandshakes(libc: Libc, port: number): Promise<boolean> {
+  const listening = listeningSockets(port);
+  if (!listening.every(({ fd }) => dropNewHandshakes(libc, fd))) return false;
+  const until = Date.now() + QUEUE_EMPTY_MS;
+  while (Date.now() < until && listening.some(({ inode }) => queuedOn(inode) > 0)) await delay(2);
+  return true;
 }
 
 /**
  * Take this process's sockets listening on `port` out of service.
  *
+ * @param libc The libc calls.
  * @param port The port.
- * @param final No other socket takes over the port (a full stop): first stop new handshakes and wait (at most
- * {@linkcode QUEUE_EMPTY_MS}) for the queue to be accepted, so that none is reset.
+ * @param final No other socket takes over the port (a full stop): first {@linkcode refuseNewHandshakes}, so
+ * that none is reset.
  * @throws {Error} When no such socket is found, or the system refuses.
  */
-export async function takeOutOfService(port: number, final: boolean): Promise<void> {
-  const listening = listeningSockets(port);
-  if (listening.length === 0) throw new Error("no listening socket found in /proc/self/fd");
-  // Those refused meanwhile see a refusal after their SYN's retransmission, as after the close; none is reset.
-  if (final && listening.every(({ fd }) => dropNewHandshakes(fd))) {
-    const until = Date.now() + QUEUE_EMPTY_MS;
-    while (Date.now() < until && listening.some(({ inode }) => queuedOn(inode) > 0)) await delay(2);
-  }
-  for (const { fd } of listening) {
-    if (openLibc().symbols.shutdown(fd, SHUT_RD) !== 0) throw new Error(`shutdown(${fd}, SHUT_RD) failed`);
+export async function takeOutOfService(libc: Libc, port: number, final: boolean): Promise<void> {
+  if (final) await refuseNewHandshakes(libc, port);
+  for (const { fd } of listeningSockets(port)) {
+    if (libc.shutdown(fd, SHUT_RD) !== 0) throw new Error(`shutdown(${fd}, SHUT_RD) failed`);
   }
 }

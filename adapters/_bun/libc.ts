@@ -1,0 +1,43 @@
+/**
+ * libc's `shutdown` and `setsockopt` through `bun:ffi`, for
+ * `_linux/listening_socket.ts`.
+ *
+ * @module
+ */
+
+import type { Libc } from "../_linux/listening_socket.ts";
+
+/** The parts of `bun:ffi` this file uses. */
+interface BunFfi {
+  dlopen(path: string, symbols: Record<string, { args: string[]; returns: string }>): {
+    symbols: {
+      shutdown(fd: number, how: number): number;
+      setsockopt(fd: number, level: number, name: number, value: Uint8Array, length: number): number;
+    };
+  };
+  ptr(buffer: Uint8Array): number;
+}
+
+// Not a literal: neither esbuild nor TypeScript should resolve it; only Bun loads this file.
+const BUN_FFI = "bun:ffi";
+
+let libc: Promise<Libc> | undefined;
+
+/**
+ * Load the libc functions, once.
+ *
+ * @returns libc; rejects when the library or a symbol is missing (musl, not Linux).
+ */
+export function openLibc(): Promise<Libc> {
+  return libc ??= import(BUN_FFI).then((ffi: BunFfi) => {
+    const { symbols } = ffi.dlopen("libc.so.6", {
+      shutdown: { args: ["i32", "i32"], returns: "i32" },
+      setsockopt: { args: ["i32", "i32", "i32", "ptr", "u32"], returns: "i32" },
+    });
+    return {
+      shutdown: (fd, how) => symbols.shutdown(fd, how),
+      setsockopt: (fd, level, name, value) => symbols.setsockopt(fd, level, name, value, value.byteLength),
+      addressOf: (buffer) => BigInt(ffi.ptr(buffer)),
+    };
+  });
+}

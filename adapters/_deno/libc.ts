@@ -1,0 +1,44 @@
+/**
+ * libc's `shutdown` and `setsockopt` through `Deno.dlopen` (`--allow-ffi`),
+ * for `_linux/listening_socket.ts`.
+ *
+ * @module
+ */
+
+import type { Libc } from "../_linux/listening_socket.ts";
+
+interface Library {
+  symbols: {
+    shutdown(fd: number, how: number): number;
+    setsockopt(fd: number, level: number, name: number, value: Uint8Array, length: number): number;
+  };
+}
+
+/** The parts of the `Deno` global this file uses. */
+interface DenoFfiApi {
+  dlopen(path: string, symbols: Record<string, { parameters: string[]; result: string }>): Library;
+  UnsafePointer: { of(buffer: Uint8Array): unknown; value(pointer: unknown): number | bigint };
+}
+
+const deno = (): DenoFfiApi => (globalThis as unknown as { Deno: DenoFfiApi }).Deno;
+
+let libc: Libc | undefined;
+
+/**
+ * Load the libc functions, once.
+ *
+ * @returns libc.
+ * @throws {Error} When FFI is not allowed or the library or a symbol is missing (musl, not Linux).
+ */
+export function openLibc(): Libc {
+  if (libc) return libc;
+  const { symbols } = deno().dlopen("libc.so.6", {
+    shutdown: { parameters: ["i32", "i32"], result: "i32" },
+    setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  });
+  return libc = {
+    shutdown: (fd, how) => symbols.shutdown(fd, how),
+    setsockopt: (fd, level, name, value) => symbols.setsockopt(fd, level, name, value, value.byteLength),
+    addressOf: (buffer) => BigInt(deno().UnsafePointer.value(deno().UnsafePointer.of(buffer))),
+  };
+}
