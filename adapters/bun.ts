@@ -9,9 +9,9 @@
  * (root in its network namespace) and says so at startup when it cannot.
  *
  * At a full stop, a worker stops new handshakes on its socket and accepts
- * what is queued before the socket closes (`_linux/listening_socket.ts`,
- * through `bun:ffi`), so that no connection is accepted by the kernel and
- * then reset.
+ * what is queued before the socket closes, at the end of the drain's settle
+ * (`_linux/listening_socket.ts`, through `bun:ffi`), so that no connection is
+ * accepted by the kernel and then reset.
  *
  * WebSockets use Bun's own `server.upgrade` and `websocket` handlers (see
  * `_bun/websocket.ts`); the client's address is Bun's `server.requestIP`.
@@ -22,14 +22,13 @@
 import process from "node:process";
 import type { Host, Listener } from "../runtime/host.ts";
 import { delay } from "../runtime/_async.ts";
-import { describeError } from "../runtime/errors.ts";
 import type { Closable, ServeHttpOptions } from "../runtime/ops/ops_host.ts";
 import { processChannel } from "./_node/channel.ts";
 import { opsHost } from "./_node/ops.ts";
 import { ensureConnectionMigration, migrationWarnings } from "./_node/connection_migration.ts";
 import { entryPath } from "./_node/entry.ts";
 import { listenError, probePort, processHost, SPEC_VARIABLE, takeSpec } from "./_node/process.ts";
-import { refuseNewHandshakes } from "./_linux/listening_socket.ts";
+import { refusalFailed, refuseNewHandshakes } from "./_linux/listening_socket.ts";
 import { openLibc } from "./_bun/libc.ts";
 import {
   BunConnection,
@@ -187,19 +186,24 @@ export const host: Host = {
     } catch (error) {
       return Promise.reject(error);
     }
+    // A full stop: the handshakes are refused at the close, not before, so that new connections are still served
+    // for the drain's settle (Bun's server cannot stop accepting without closing).
+    let final = false;
     const listener: Listener = {
-      // Bun's server cannot stop accepting alone (close() does); at a full stop, no new handshake starts.
-      async stopAccepting(final = false) {
-        if (!final || !current) return;
-        try {
-          await refuseNewHandshakes(await openLibc(), current.port);
-        } catch (error) {
-          warn(`cannot refuse new handshakes (${describeError(error)}); connections queued at the close are reset`);
-        }
+      stopAccepting(last = false) {
+        final ||= last;
       },
       pause: stop,
       resume: () => Promise.resolve(current ? undefined : start()),
       async close() {
+        const port = current?.port;
+        if (final && port !== undefined) {
+          try {
+            await refuseNewHandshakes(await openLibc(), port);
+          } catch (error) {
+            warn(refusalFailed(error));
+          }
+        }
         await stop();
         for (const server of servers) while (server.pendingRequests > 0) await delay(10);
       },

@@ -1,7 +1,8 @@
 /**
  * The Deno adapter: workers are Deno subprocesses started through Deno's
- * `node:cluster` (they inherit the supervisor's permission and unstable
- * flags; spawning them needs `--allow-run`, or `-A`). They serve in one of
+ * `node:cluster`, which runs them with `-A` whatever the supervisor's
+ * permissions, and with its unstable flags (spawning them needs
+ * `--allow-run`, or `-A`). They serve in one of
  * two ways, chosen once by the supervisor before any worker starts:
  *
  * - **`Deno.serve`, each on its own `SO_REUSEPORT` socket** (`_deno/serve.ts`),
@@ -106,7 +107,7 @@ export const host: Host = {
     native ? listenDenoServe(options) : listenNodeHttp(options, {
       bindings: denoBindings,
       // The socket is the supervisor's, shared: every worker at a full stop filters it (one filter), and the
-      // last to close its handle leaves nothing queued. Without --allow-ffi, what is queued is reset.
+      // last to close its handle leaves nothing queued. (Deno's node:cluster forks workers with -A: FFI is allowed.)
       refuseNewHandshakes: (port) => refuseNewHandshakes(openLibc(), port),
     }),
   ops: denoOpsHost,

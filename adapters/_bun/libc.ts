@@ -1,5 +1,5 @@
 /**
- * libc's `shutdown` and `setsockopt` through `bun:ffi`, for
+ * libc's `shutdown`, `setsockopt` and `getsockopt` through `bun:ffi`, for
  * `_linux/listening_socket.ts`.
  *
  * @module
@@ -13,6 +13,7 @@ interface BunFfi {
     symbols: {
       shutdown(fd: number, how: number): number;
       setsockopt(fd: number, level: number, name: number, value: Uint8Array, length: number): number;
+      getsockopt(fd: number, level: number, name: number, value: Uint8Array, length: Uint8Array): number;
     };
   };
   ptr(buffer: Uint8Array): number;
@@ -33,10 +34,12 @@ export function openLibc(): Promise<Libc> {
     const { symbols } = ffi.dlopen("libc.so.6", {
       shutdown: { args: ["i32", "i32"], returns: "i32" },
       setsockopt: { args: ["i32", "i32", "i32", "ptr", "u32"], returns: "i32" },
+      getsockopt: { args: ["i32", "i32", "i32", "ptr", "ptr"], returns: "i32" },
     });
     return {
       shutdown: (fd, how) => symbols.shutdown(fd, how),
       setsockopt: (fd, level, name, value) => symbols.setsockopt(fd, level, name, value, value.byteLength),
+      getsockopt: (fd, level, name, value, length) => symbols.getsockopt(fd, level, name, value, length),
       addressOf: (buffer) => BigInt(ffi.ptr(buffer)),
     };
   });

@@ -1,5 +1,5 @@
 /**
- * libc's `shutdown` and `setsockopt` through `Deno.dlopen` (`--allow-ffi`),
+ * libc's `shutdown`, `setsockopt` and `getsockopt` through `Deno.dlopen` (`--allow-ffi`),
  * for `_linux/listening_socket.ts`.
  *
  * @module
@@ -11,6 +11,7 @@ interface Library {
   symbols: {
     shutdown(fd: number, how: number): number;
     setsockopt(fd: number, level: number, name: number, value: Uint8Array, length: number): number;
+    getsockopt(fd: number, level: number, name: number, value: Uint8Array, length: Uint8Array): number;
   };
 }
 
@@ -35,10 +36,12 @@ export function openLibc(): Libc {
   const { symbols } = deno().dlopen("libc.so.6", {
     shutdown: { parameters: ["i32", "i32"], result: "i32" },
     setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+    getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   });
   return libc = {
     shutdown: (fd, how) => symbols.shutdown(fd, how),
     setsockopt: (fd, level, name, value) => symbols.setsockopt(fd, level, name, value, value.byteLength),
+    getsockopt: (fd, level, name, value, length) => symbols.getsockopt(fd, level, name, value, length),
     addressOf: (buffer) => BigInt(deno().UnsafePointer.value(deno().UnsafePointer.of(buffer))),
   };
 }

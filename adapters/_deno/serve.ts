@@ -252,7 +252,7 @@ export function listenDenoServe(options: ListenOptions): Promise<Listener> {
     if (!server) return;
     current = undefined;
     try {
-      await takeOutOfService(openLibc(), server.addr.port, final);
+      await takeOutOfService(openLibc(), server.addr.port, final, warn);
     } catch (error) {
       // Deno's own shutdown still stops the socket; it may drop connections accepted and not yet read.
       warn(`cannot take the listening socket out of service (${describeError(error)}); shutting the server down`);

@@ -27,6 +27,8 @@ import { delay } from "../../runtime/_async.ts";
 export interface Libc {
   shutdown(fd: number, how: number): number;
   setsockopt(fd: number, level: number, name: number, value: Uint8Array): number;
+  /** `length` holds a `socklen_t`: the room in `value` on the way in, the bytes written on the way out. */
+  getsockopt(fd: number, level: number, name: number, value: Uint8Array, length: Uint8Array): number;
   /** Where `buffer`'s bytes are in memory (it must stay alive while the address is used). */
   addressOf(buffer: Uint8Array): bigint;
 }
@@ -34,15 +36,17 @@ export interface Libc {
 const SHUT_RD = 0;
 const SOL_SOCKET = 1;
 const SO_ATTACH_FILTER = 26;
+const IPPROTO_TCP = 6;
+const TCP_INFO = 11;
+/** Where `struct tcp_info` keeps `tcpi_unacked`, which for a listening socket is its accept queue's length. */
+const TCPI_UNACKED = 24;
 /** The longest a full stop waits for a listening socket's queue to empty once no new handshake starts. */
 const QUEUE_EMPTY_MS = 200;
 
-/** One row of `/proc/net/tcp{,6}`: local port, state, queue length and inode. */
+/** One row of `/proc/net/tcp{,6}`: local port, state and inode. */
 interface SocketRow {
   readonly port: number;
   readonly listening: boolean;
-  /** For a listening socket, the connections in its accept queue. */
-  readonly queued: number;
   readonly inode: string;
 }
 
@@ -57,15 +61,10 @@ function socketRows(): SocketRow[] {
       continue;
     }
     for (const line of text.split("\n").slice(1)) {
-      // local_address is hex "ADDR:PORT", state 0A is LISTEN, tx_queue:rx_queue, and the inode is the tenth field.
+      // local_address is hex "ADDR:PORT", state 0A is LISTEN, and the inode is the tenth field.
       const fields = line.trim().split(/\s+/);
       if (fields.length <= 9) continue;
-      rows.push({
-        port: parseInt(fields[1].split(":")[1], 16),
-        listening: fields[3] === "0A",
-        queued: parseInt(fields[4].split(":")[1], 16),
-        inode: fields[9],
-      });
+      rows.push({ port: parseInt(fields[1].split(":")[1], 16), listening: fields[3] === "0A", inode: fields[9] });
     }
   }
   return rows;
@@ -98,9 +97,18 @@ function listeningSockets(port: number): ListeningSocket[] {
   return found;
 }
 
-/** How many connections wait in a listening socket's accept queue. */
-function queuedOn(inode: string): number {
-  return socketRows().find((row) => row.inode === inode)?.queued ?? 0;
+/**
+ * How many connections wait in a listening socket's accept queue, from the
+ * socket itself (`TCP_INFO`): `/proc/net/tcp` would do, but reading it takes
+ * milliseconds once thousands of connections are in TIME_WAIT, as after a
+ * load of new connections.
+ */
+function queuedOn(libc: Libc, fd: number): number {
+  const info = new Uint8Array(104);
+  const length = new Uint8Array(4);
+  new DataView(length.buffer).setUint32(0, info.byteLength, true);
+  if (libc.getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, length) !== 0) return 0;
+  return new DataView(info.buffer).getUint32(TCPI_UNACKED, true);
 }
 
 /**
@@ -141,15 +149,16 @@ function dropNewHandshakes(libc: Libc, fd: number): boolean {
  *
  * @param libc The libc calls.
  * @param port The port.
- * @returns Whether the filter is on every socket (false: the system refused; nothing was waited for).
- * @throws {Error} When no such socket is found.
+ * @throws {Error} When no such socket is found, or the system refuses the filter (seen: EPERM without
+ * `CAP_NET_ADMIN`); nothing was waited for then.
  */
-export async function refuseNewHandshakes(libc: Libc, port: number): Promise<boolean> {
+export async function refuseNewHandshakes(libc: Libc, port: number): Promise<void> {
   const listening = listeningSockets(port);
-  if (!listening.every(({ fd }) => dropNewHandshakes(libc, fd))) return false;
+  if (!listening.every(({ fd }) => dropNewHandshakes(libc, fd))) {
+    throw new Error("the system refused a socket filter (some kernels ask for CAP_NET_ADMIN)");
+  }
   const until = Date.now() + QUEUE_EMPTY_MS;
-  while (Date.now() < until && listening.some(({ inode }) => queuedOn(inode) > 0)) await delay(2);
-  return true;
+  while (Date.now() < until && listening.some(({ fd }) => queuedOn(libc, fd) > 0)) await delay(2);
 }
 
 /**
@@ -159,11 +168,34 @@ export async function refuseNewHandshakes(libc: Libc, port: number): Promise<boo
  * @param port The port.
  * @param final No other socket takes over the port (a full stop): first {@linkcode refuseNewHandshakes}, so
  * that none is reset.
- * @throws {Error} When no such socket is found, or the system refuses.
+ * @param warn Told when the handshakes cannot be refused; the socket is taken out of service all the same.
+ * @throws {Error} When no such socket is found, or the system refuses the `shutdown`.
  */
-export async function takeOutOfService(libc: Libc, port: number, final: boolean): Promise<void> {
-  if (final) await refuseNewHandshakes(libc, port);
+export async function takeOutOfService(
+  libc: Libc,
+  port: number,
+  final: boolean,
+  warn: (message: string) => void,
+): Promise<void> {
+  if (final) {
+    try {
+      await refuseNewHandshakes(libc, port);
+    } catch (error) {
+      warn(refusalFailed(error));
+    }
+  }
   for (const { fd } of listeningSockets(port)) {
     if (libc.shutdown(fd, SHUT_RD) !== 0) throw new Error(`shutdown(${fd}, SHUT_RD) failed`);
   }
+}
+
+/**
+ * The warning when new handshakes could not be refused at a full stop.
+ *
+ * @param error Why.
+ * @returns One line for the worker's log.
+ */
+export function refusalFailed(error: unknown): string {
+  const why = error instanceof Error ? error.message : String(error);
+  return `cannot refuse new handshakes before the listening socket closes (${why}); connections queued then are reset`;
 }

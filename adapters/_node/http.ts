@@ -12,6 +12,7 @@ import type { RemoteAddress, RequestConnection } from "../../runtime/connection.
 import { describeError, RotaError } from "../../runtime/errors.ts";
 import type { Listener, ListenOptions } from "../../runtime/host.ts";
 import { listenError } from "./process.ts";
+import { refusalFailed } from "../_linux/listening_socket.ts";
 import { type NodeBindings, remoteOf, serveUpgrades, shouldUpgrade } from "./websocket.ts";
 
 type NodeServer = typeof import("@hono/node-server");
@@ -124,7 +125,7 @@ export async function listenNodeHttp(options: ListenOptions, http: NodeHttpOptio
       try {
         await refuseNewHandshakes((server.address() as AddressInfo).port);
       } catch (error) {
-        warn(`cannot refuse new handshakes (${describeError(error)}); connections queued at the close are reset`);
+        warn(refusalFailed(error));
       }
     }
     ended = new Promise<void>((done) => NetServer.prototype.close.call(server, () => done()));

@@ -82,6 +82,8 @@ export class HealthPaths {
   #clock: Clock;
   #health: RotaHealth;
   #heardAt: number;
+  /** Told once the supervisor says the rota stops. */
+  #onStopping = new Set<() => void>();
 
   /** @param options The prefix, the initial health and the clock. */
   constructor(options: HealthPathsOptions) {
@@ -109,6 +111,30 @@ export class HealthPaths {
   update(health: RotaHealth): void {
     this.#health = health;
     this.heard();
+    if (health.phase !== "stopping") return;
+    for (const told of this.#onStopping) told();
+    this.#onStopping.clear();
+  }
+
+  /**
+   * Whether the rota stops, waiting at most `ms` for the supervisor to say so.
+   *
+   * @param ms The longest wait, in milliseconds.
+   * @returns True once the supervisor said "stopping" (at once if it has); false when `ms` passed first.
+   */
+  stopping(ms: number): Promise<boolean> {
+    if (this.#health.phase === "stopping") return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const told = () => {
+        this.#clock.clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = this.#clock.setTimeout(() => {
+        this.#onStopping.delete(told);
+        resolve(false);
+      }, ms);
+      this.#onStopping.add(told);
+    });
   }
 
   /**

@@ -46,6 +46,9 @@ import { warmUp } from "./warmup.ts";
 import { PendingWork } from "./wait_until.ts";
 import { OpenSockets } from "./web_sockets.ts";
 
+/** The longest a worker signalled by itself waits for the supervisor to say whether the whole rota stops. */
+const SUPERVISOR_WORD_MS = 250;
+
 /** The longest a worker waits for its first heartbeat to be written out before it imports the app. */
 const FIRST_BEAT_WAIT_MS = 1000;
 
@@ -166,8 +169,8 @@ class WorkerLifecycle {
         this.#config.abandon();
         void this.#drain("the supervisor went away", { own: true, final: true });
       }),
-      host.onSignal("SIGTERM", () => void this.#drain("SIGTERM", { own: true })),
-      host.onSignal("SIGINT", () => void this.#drain("SIGINT", { own: true })),
+      host.onSignal("SIGTERM", () => void this.#drain("SIGTERM", { own: true, signalled: true })),
+      host.onSignal("SIGINT", () => void this.#drain("SIGINT", { own: true, signalled: true })),
       // SIGHUP is for the supervisor (a terminal hang-up reaches the whole group).
       host.onSignal("SIGHUP", () => {}),
       () => this.#heartbeat.stop(),
@@ -431,7 +434,10 @@ class WorkerLifecycle {
     }
   }
 
-  async #drain(why: string, { own, final = false }: { own: boolean; final?: boolean }): Promise<void> {
+  async #drain(
+    why: string,
+    { own, final = false, signalled = false }: { own: boolean; final?: boolean; signalled?: boolean },
+  ): Promise<void> {
     const phase = this.#phase;
     if (phase.kind === "draining") return;
     this.#phase = { kind: "draining" };
@@ -445,11 +451,15 @@ class WorkerLifecycle {
     phase.gate.close();
     // A listen waiting for the supervisor's answer will not happen now.
     this.#holdGranted();
+    // The whole rota stops (the supervisor said so, or is gone): no worker takes over the port. A signal of the
+    // worker's own may have gone to the whole process group (Ctrl-C, systemd's default KillMode): the supervisor
+    // then says "stopping" at once; a worker signalled alone waits that long before it drains, as a replaced one.
+    const whole = final ||
+      (signalled ? await this.#health.stopping(SUPERVISOR_WORD_MS) : this.#health.phase === "stopping");
     const listener = await phase.server.close();
     if (listener) {
       await drainServer(listener, {
-        // The whole rota stops (the supervisor said so, or is gone): no worker takes over the port.
-        final: final || this.#health.phase === "stopping",
+        final: whole,
         clock: this.#host.clock,
         gracefulTimeout: this.#spec.gracefulTimeout,
         pending: () => this.#pending.settled(),

@@ -66,3 +66,19 @@ try {
   await exited;
   clearTimeout(timer);
 }
+// Whether the system lets this user refuse new handshakes at a full stop, and whether rota said so when it did not.
+const probe = spawn("setpriv", [
+  "--reuid=65534",
+  "--regid=65534",
+  "--clear-groups",
+  bun,
+  join(ROOT, "test", "behaviour", "_filter_probe.ts"),
+], {
+  env: { ...process.env, HOME: home, BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" },
+  stdio: ["ignore", "pipe", "inherit"],
+});
+let probed = "";
+probe.stdout.setEncoding("utf8").on("data", (chunk: string) => (probed += chunk));
+await new Promise((resolve) => probe.once("close", resolve));
+const refusalWarned = /cannot refuse new handshakes/.test(log);
+process.stdout.write(`${JSON.stringify({ filter: probed.trim(), refusalWarned })}\n`);

@@ -51,3 +51,23 @@ test("HealthPaths leaves every other request to the app: other paths, methods, a
   assert.equal(ask(paths("/healthz").health, "/healthz/ready")!.status, 200);
   assert.equal(ask(paths("/healthz").health, "/_rota/ready"), undefined);
 });
+
+test("HealthPaths.stopping() resolves true once the supervisor says the rota stops, false when the wait ends first", async () => {
+  const { health, clock } = paths();
+  const told = health.stopping(250);
+  const alone = health.stopping(250);
+  await clock.advance(100);
+  health.update({ ...running, phase: "stopping", ready: false });
+  assert.equal(await told, true);
+  assert.equal(await alone, true);
+  assert.equal(await health.stopping(250), true, "at once once said");
+
+  const other = paths();
+  const waited = other.health.stopping(250);
+  await other.clock.advance(249);
+  other.health.update({ ...running, workersReady: 1 });
+  await other.clock.advance(1);
+  assert.equal(await waited, false);
+  other.health.update({ ...running, phase: "stopping" });
+  assert.equal(await other.health.stopping(0), true);
+});
