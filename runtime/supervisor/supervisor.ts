@@ -875,9 +875,13 @@ export class Supervisor {
       });
       return this.#drain(worker);
     }
+    if (!this.#apply(worker, { type: "kill", reason: "startup-timeout" })) return;
     this.#log.error(`${worker.name} was not ${what} within ${this.#options.startupTimeout}ms; killing it`, {
       event: "worker.killed",
+      reason: "startup-timeout",
     });
+    // A kill, not a crash: not counted in crashes; its slot is seen to as for a crash.
+    this.#seeToSlotOfKilled(worker, 0);
     worker.child.kill("SIGKILL");
   }
 
@@ -1012,7 +1016,17 @@ export class Supervisor {
       })`,
       { event: "worker.killed", reason: "watchdog" },
     );
-    // The slot is seen to first: the exit may be reported while `kill` runs.
+    this.#seeToSlotOfKilled(worker, silentMs);
+    worker.child.kill("SIGKILL");
+  }
+
+  /**
+   * A worker is about to be killed: see to its slot first (its exit may be
+   * reported while `kill` runs, and a killed worker's exit leaves the slot
+   * alone). A replacement failed; an active worker is followed by its
+   * replacement or respawned after a back-off, less the `waited` it already cost.
+   */
+  #seeToSlotOfKilled(worker: WorkerRecord, waited: number): void {
     const slot = this.#slots[worker.slot];
     if (slot.incoming === worker) {
       slot.incoming = undefined;
@@ -1020,9 +1034,8 @@ export class Supervisor {
     } else if (slot.active === worker) {
       slot.active = undefined;
       if (this.#adoptable(slot)) this.#adoptIncoming(slot);
-      else if (!this.#isStopping()) this.#respawnAfterCrash(slot, worker.readyAt, silentMs);
+      else if (!this.#isStopping()) this.#respawnAfterCrash(slot, worker.readyAt, waited);
     }
-    worker.child.kill("SIGKILL");
   }
 
   /**

@@ -27,8 +27,8 @@ export interface Fatal {
   readonly message: string;
 }
 
-/** Why the supervisor killed a worker. */
-export type KillReason = "watchdog";
+/** Why the supervisor killed a worker: its heartbeats stopped, or it was not up (or ready) within `--startup-timeout`. */
+export type KillReason = "watchdog" | "startup-timeout";
 
 /** How a worker process ended: asked to (it was draining), killed by the supervisor, or on its own. */
 export type WorkerExit =

@@ -383,6 +383,9 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
         writeFileSync(broken, "");
         rota.signal("SIGHUP");
         await rota.waitForLog(/was not ready within 1500ms; killing it/);
+        // Killed by rota, as it said: a kill, not a crash (no "exited unexpectedly", not counted in crashes).
+        await rota.waitForLog(/worker 0\.1 \(pid \d+\) exited/);
+        assert.doesNotMatch(rota.log, /exited unexpectedly/);
         for (let i = 0; i < 20; i++) {
           const answer = await get(rota.url);
           assert.equal(answer.status, 200);
@@ -393,6 +396,7 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
         await waitFor("the old worker to exit", () => !alive(old), 10000);
         assert.notEqual(JSON.parse((await get(rota.url)).body).pid, old);
         assert.equal((await rota.stop()).code, 0);
+        assert.match(rota.log, /shutting down gracefully \([^)]*crashes=0/);
       });
 
       // --max-memory is in limits.ts, with the rest of the memory limits.
