@@ -12,7 +12,7 @@ import process from "node:process";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 export const FIXTURES = join(ROOT, "test", "fixtures");
-const BIN = join(ROOT, "node_modules", ".bin");
+export const BIN = join(ROOT, "node_modules", ".bin");
 
 /** A runtime the behavioural suite runs rota on. */
 export interface Target {

@@ -6,9 +6,9 @@
  * its socket, which resets the connections queued on it.
  *
  * - {@linkcode refuseNewHandshakes}, at a full stop: a classic BPF filter that
- *   drops SYNs, then a wait until the server has accepted the queue. No new
- *   handshake starts, the ones under way complete, and the socket can close
- *   with nothing queued. A client refused meanwhile retransmits its SYN a
+ *   drops SYNs, then a wait until the handshakes under way have completed and
+ *   the server has accepted the queue. No new handshake starts, and the socket
+ *   can close with nothing queued. A client refused meanwhile retransmits its SYN a
  *   second later and sees the closed port refuse it, as after the close; no
  *   connection is accepted by the kernel and then reset.
  * - {@linkcode takeOutOfService}: `shutdown(fd, SHUT_RD)` takes the socket out
@@ -43,12 +43,15 @@ const TCPI_UNACKED = 24;
 /** The longest a full stop waits for a listening socket's queue to empty once no new handshake starts. */
 const QUEUE_EMPTY_MS = 200;
 
-/** One row of `/proc/net/tcp{,6}`: local port, state and inode. */
+/** One row of `/proc/net/tcp{,6}`: local port, state (hex: 0A LISTEN, 03 SYN_RECV) and inode. */
 interface SocketRow {
   readonly port: number;
-  readonly listening: boolean;
+  readonly state: string;
   readonly inode: string;
 }
+
+const LISTEN = "0A";
+const SYN_RECV = "03";
 
 /** The TCP sockets of this network namespace, as `/proc` lists them. */
 function socketRows(): SocketRow[] {
@@ -61,10 +64,10 @@ function socketRows(): SocketRow[] {
       continue;
     }
     for (const line of text.split("\n").slice(1)) {
-      // local_address is hex "ADDR:PORT", state 0A is LISTEN, and the inode is the tenth field.
+      // local_address is hex "ADDR:PORT", then the remote address, the state, and the inode is the tenth field.
       const fields = line.trim().split(/\s+/);
       if (fields.length <= 9) continue;
-      rows.push({ port: parseInt(fields[1].split(":")[1], 16), listening: fields[3] === "0A", inode: fields[9] });
+      rows.push({ port: parseInt(fields[1].split(":")[1], 16), state: fields[3], inode: fields[9] });
     }
   }
   return rows;
@@ -83,7 +86,9 @@ interface ListeningSocket {
  * @throws {Error} When there is none.
  */
 function listeningSockets(port: number): ListeningSocket[] {
-  const inodes = new Set(socketRows().filter((row) => row.listening && row.port === port).map((row) => row.inode));
+  const inodes = new Set(
+    socketRows().filter((row) => row.state === LISTEN && row.port === port).map((row) => row.inode),
+  );
   const found: ListeningSocket[] = [];
   for (const name of readdirSync("/proc/self/fd")) {
     try {
@@ -157,8 +162,19 @@ export async function refuseNewHandshakes(libc: Libc, port: number): Promise<voi
   if (!listening.every(({ fd }) => dropNewHandshakes(libc, fd))) {
     throw new Error("the system refused a socket filter (some kernels ask for CAP_NET_ADMIN)");
   }
+  // Empty means nothing queued (read from the socket, cheap) and no handshake under way, its SYN answered before
+  // the filter and its last ACK still to come a round trip later (read from /proc, so less often).
   const until = Date.now() + QUEUE_EMPTY_MS;
-  while (Date.now() < until && listening.some(({ fd }) => queuedOn(libc, fd) > 0)) await delay(2);
+  while (Date.now() < until) {
+    if (listening.some(({ fd }) => queuedOn(libc, fd) > 0)) await delay(2);
+    else if (handshakesUnderWay(port) > 0) await delay(10);
+    else return;
+  }
+}
+
+/** Handshakes under way on `port` (SYN answered, last ACK not yet in): `/proc` lists them as SYN_RECV. */
+function handshakesUnderWay(port: number): number {
+  return socketRows().filter((row) => row.state === SYN_RECV && row.port === port).length;
 }
 
 /**

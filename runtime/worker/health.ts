@@ -116,6 +116,13 @@ export class HealthPaths {
     this.#onStopping.clear();
   }
 
+  /** The supervisor is gone: the rota stops, for whoever waits on {@linkcode HealthPaths.stopping}. */
+  supervisorGone(): void {
+    this.#health = { ...this.#health, phase: "stopping", ready: false };
+    for (const told of this.#onStopping) told();
+    this.#onStopping.clear();
+  }
+
   /**
    * Whether the rota stops, waiting at most `ms` for the supervisor to say so.
    *

@@ -167,6 +167,8 @@ class WorkerLifecycle {
       this.#channel.onDisconnect(() => {
         // Nobody will answer a publish now: a request waiting on one gets its error.
         this.#config.abandon();
+        // A drain already waiting for the supervisor's word has it: the whole rota stops.
+        this.#health.supervisorGone();
         void this.#drain("the supervisor went away", { own: true, final: true });
       }),
       host.onSignal("SIGTERM", () => void this.#drain("SIGTERM", { own: true, signalled: true })),
@@ -449,19 +451,21 @@ class WorkerLifecycle {
     if (own) this.#send({ rota: 1, type: "draining", reason: why });
     if (phase.kind === "loading") return this.#exit(0);
     phase.gate.close();
-    // A listen waiting for the supervisor's answer will not happen now.
+    // A listen waiting for the supervisor's answer will not happen now: close() marks the server closed at once.
     this.#holdGranted();
+    const closing = phase.server.close();
     // The whole rota stops (the supervisor said so, or is gone): no worker takes over the port. A signal of the
     // worker's own may have gone to the whole process group (Ctrl-C, systemd's default KillMode): the supervisor
     // then says "stopping" at once; a worker signalled alone waits that long before it drains, as a replaced one.
     const whole = final ||
       (signalled ? await this.#health.stopping(SUPERVISOR_WORD_MS) : this.#health.phase === "stopping");
-    const listener = await phase.server.close();
+    const listener = await closing;
     if (listener) {
       await drainServer(listener, {
         final: whole,
         clock: this.#host.clock,
-        gracefulTimeout: this.#spec.gracefulTimeout,
+        // The grace counts from the drain's start, the wait for the supervisor's word included.
+        gracefulTimeout: Math.max(0, this.#spec.gracefulTimeout - (this.#host.clock.now() - drainStarted)),
         pending: () => this.#pending.settled(),
         log: this.#log,
         sockets: this.#sockets,

@@ -71,3 +71,11 @@ test("HealthPaths.stopping() resolves true once the supervisor says the rota sto
   other.health.update({ ...running, phase: "stopping" });
   assert.equal(await other.health.stopping(0), true);
 });
+
+test("HealthPaths.supervisorGone() ends a wait on stopping() with true, and readiness turns 503", async () => {
+  const { health } = paths();
+  const waiting = health.stopping(250);
+  health.supervisorGone();
+  assert.equal(await waiting, true);
+  assert.equal(ask(health, "/_rota/ready")!.status, 503);
+});
