@@ -37,6 +37,8 @@ export interface DrainOptions {
   sockets?: Pick<OpenSockets, "size" | "idle" | "goAway">;
   /** No other worker takes over the port: the rota stops (see `Listener.stopAccepting`). @default {false} */
   final?: boolean;
+  /** Milliseconds of the graceful timeout already spent before this drain began. @default {0} */
+  spent?: number;
 }
 
 /**
@@ -48,12 +50,13 @@ export interface DrainOptions {
  * timeout cut remaining connections.
  */
 export async function drainServer(listener: Listener, options: DrainOptions): Promise<boolean> {
-  const { clock, gracefulTimeout, pending, log, sockets, final = false } = options;
+  const { clock, gracefulTimeout, pending, log, sockets, final = false, spent = 0 } = options;
+  const left = Math.max(0, gracefulTimeout - spent);
   // Made before anything waits, so that it cannot be missed when it is due as soon as the settle ends.
   let timer: unknown;
-  const timedOut = new Promise<false>((resolve) => (timer = clock.setTimeout(() => resolve(false), gracefulTimeout)));
+  const timedOut = new Promise<false>((resolve) => (timer = clock.setTimeout(() => resolve(false), left)));
   await listener.stopAccepting(final);
-  await Promise.race([sleep(clock, Math.min(DRAIN_SETTLE_MS, gracefulTimeout)), timedOut]);
+  await Promise.race([sleep(clock, Math.min(DRAIN_SETTLE_MS, left)), timedOut]);
   const finished = await Promise.race([
     Promise.all([listener.close(), pending(), sockets?.idle()]).then(() => true),
     timedOut,

@@ -464,8 +464,9 @@ class WorkerLifecycle {
       await drainServer(listener, {
         final: whole,
         clock: this.#host.clock,
+        gracefulTimeout: this.#spec.gracefulTimeout,
         // The grace counts from the drain's start, the wait for the supervisor's word included.
-        gracefulTimeout: Math.max(0, this.#spec.gracefulTimeout - (this.#host.clock.now() - drainStarted)),
+        spent: this.#host.clock.now() - drainStarted,
         pending: () => this.#pending.settled(),
         log: this.#log,
         sockets: this.#sockets,

@@ -119,3 +119,17 @@ test("drainServer() closes WebSockets with 1001 at the graceful timeout, before 
   assert.deepEqual(calls, ["stopAccepting", "close", "goAway", "closeAll"]);
   assert.match(lines.join("\n"), /graceful timeout of 2000ms passed; closing 2 WebSockets with 1001 \(going away\)/);
 });
+
+test("drainServer() counts the grace already spent, and names the whole graceful timeout when it passes", async () => {
+  const clock = new FakeClock();
+  const { fake, calls } = listener(new Promise(() => {}));
+  const lines: string[] = [];
+  const log = createLogger({ name: "t", write: (line) => void lines.push(line) });
+  const done = drainServer(fake, { clock, gracefulTimeout: 1000, spent: 250, pending: () => Promise.resolve(), log });
+  await clock.advance(749);
+  assert.ok(!calls.includes("closeAll"), "not before 750 ms");
+  await clock.advance(1);
+  assert.equal(await done, false);
+  assert.ok(calls.includes("closeAll"));
+  assert.match(lines.join("\n"), /graceful timeout of 1000ms passed/);
+});
