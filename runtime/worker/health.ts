@@ -111,14 +111,16 @@ export class HealthPaths {
   update(health: RotaHealth): void {
     this.#health = health;
     this.heard();
-    if (health.phase !== "stopping") return;
-    for (const told of this.#onStopping) told();
-    this.#onStopping.clear();
+    if (health.phase === "stopping") this.#tellStopping();
   }
 
   /** The supervisor is gone: the rota stops, for whoever waits on {@linkcode HealthPaths.stopping}. */
   supervisorGone(): void {
     this.#health = { ...this.#health, phase: "stopping", ready: false };
+    this.#tellStopping();
+  }
+
+  #tellStopping(): void {
     for (const told of this.#onStopping) told();
     this.#onStopping.clear();
   }

@@ -68,7 +68,7 @@ export class StreamGuards {
         return value instanceof Base;
       }
     }
-    // Defined, not assigned: after @hono/node-server's own replacement the property is read-only on Deno.
+    // Defined, not assigned: after an adapter's own replacement the property may be read-only.
     const define = (value: typeof Response) =>
       Object.defineProperty(globalThis, "Response", { value, writable: true, configurable: true });
     define(GuardedResponse);

@@ -106,6 +106,17 @@ export function operationsSuite(key: keyof typeof TARGETS): void {
     const runtimeDir = scratch();
     const env = { XDG_RUNTIME_DIR: runtimeDir };
 
+    /** Ask a health path until its answer names the phase "running" (bounded); the answers before it too. */
+    const untilRunning = async (url: string) => {
+      const before: Answer[] = [];
+      const answer = await waitFor(`the phase running on ${new URL(url).pathname}`, async () => {
+        const answer = await get(url);
+        if (JSON.parse(answer.body).phase === "running") return answer;
+        before.push(answer);
+      }, 10_000);
+      return { answer, before };
+    };
+
     describe("health on the app port", () => {
       test("/_rota/ready answers 503 and /_rota/live 200 while every init fails, and neither reaches the app", async () => {
         const rota = await Rota.serve(target, "flaky.js", ["--workers", "2"], {
@@ -116,26 +127,16 @@ export function operationsSuite(key: keyof typeof TARGETS): void {
         // them: the phase "running" may reach the worker that takes this
         // connection a moment after the log line. Every answer until then is
         // still "not ready".
-        const answers: Answer[] = [];
-        const ready = await waitFor("the phase running on /_rota/ready", async () => {
-          const answer = await get(`${rota.url}/_rota/ready`);
-          answers.push(answer);
-          return JSON.parse(answer.body).phase === "running" ? answer : undefined;
-        }, 10_000);
-        for (const answer of answers) {
+        const { answer: ready, before } = await untilRunning(`${rota.url}/_rota/ready`);
+        for (const answer of before) {
           assert.equal(answer.status, 503);
           assert.equal(JSON.parse(answer.body).ready, false);
         }
         assert.deepEqual(JSON.parse(ready.body), { ready: false, phase: "running", workersReady: 0 });
         assert.equal(ready.headers["cache-control"], "no-store");
         // The other worker may hear the phase a moment later: every answer on the way is live all the same.
-        const lives: Answer[] = [];
-        const live = await waitFor("the phase running on /_rota/live", async () => {
-          const answer = await get(`${rota.url}/_rota/live`);
-          lives.push(answer);
-          return JSON.parse(answer.body).phase === "running" ? answer : undefined;
-        }, 10_000);
-        for (const answer of lives) {
+        const { answer: live, before: livesBefore } = await untilRunning(`${rota.url}/_rota/live`);
+        for (const answer of [...livesBefore, live]) {
           assert.equal(answer.status, 200);
           assert.equal(JSON.parse(answer.body).live, true);
         }
