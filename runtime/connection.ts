@@ -93,6 +93,13 @@ export interface RequestConnection extends Connection {
    */
   readonly acceptWebSocket?: (acceptance: SocketAcceptance) => void;
   /**
+   * True when the runtime's server closes this connection after the answer
+   * on its own and says so with a `Connection: close` of its own (`Deno.serve`
+   * does when the client asked it to): rota then adds none, which would say
+   * it twice. Read only when rota closes a connection. @default {false}
+   */
+  readonly closesItself?: boolean;
+  /**
    * False where the adapter asks rota never to read `request.signal`
    * (reading it has a side effect on that server). rota then does not stop
    * waiting for `init` when the client leaves (the wait has its own bound),

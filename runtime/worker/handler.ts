@@ -67,20 +67,26 @@ export function internalError(): Response {
 }
 
 /**
- * Add `Connection: close` to a response.
+ * Make a response close its connection: add `Connection: close`, or, where
+ * the runtime's server says it on its own for this request
+ * (`RequestConnection.closesItself`), take rota's away so that it is said once.
  *
- * @param response The app's response.
+ * @param response The response.
+ * @param connection The request's connection, when the adapter gave one.
  * @returns The same response, or a copy when its headers are immutable.
  */
-export function closeConnection(response: Response): Response {
+export function closeConnection(response: Response, connection?: RequestConnection): Response {
+  const itself = connection?.closesItself === true;
   try {
-    response.headers.set("connection", "close");
+    if (itself) response.headers.delete("connection");
+    else response.headers.set("connection", "close");
     return response;
   } catch {
     // Immutable headers (Response.redirect, a proxied fetch): copy once. Only
     // then, because rebuilding a response on Bun can lose its content type.
     const copy = new Response(response.body, response);
-    copy.headers.set("connection", "close");
+    if (itself) copy.headers.delete("connection");
+    else copy.headers.set("connection", "close");
     return copy;
   }
 }
@@ -125,7 +131,7 @@ export async function handleRequest(
 ): Promise<Response> {
   // Before the gate, so that a body too large is never read, even while init runs.
   const refused = env.limits?.refuse(request);
-  if (refused) return refused;
+  if (refused) return closeConnection(refused, connection);
   // Once ready, skip the wait machinery: no extra promise, and no touching
   // `request.signal`, which makes some adapters build a full Request.
   const gateState = env.gate.state;
@@ -144,7 +150,7 @@ export async function handleRequest(
   const answer = callApp(guarded?.request ?? request, state, env, connection);
   const response = guarded ? await guarded.settle(answer) : await answer;
   if (connection) env.streams?.bind(response, request, connection);
-  return env.closeConnections() ? closeConnection(response) : response;
+  return env.closeConnections() ? closeConnection(response, connection) : response;
 }
 
 /** The app's `fetch`, turned into a `Response` whatever it does; tracked while it runs. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { App, Env } from "../../../runtime/app.ts";
+import type { RequestConnection } from "../../../runtime/connection.ts";
 import { createLogger } from "../../../runtime/log.ts";
 import { type HandlerEnv, handleRequest } from "../../../runtime/worker/handler.ts";
 import { InFlight } from "../../../runtime/worker/in_flight.ts";
@@ -86,6 +87,30 @@ test("handleRequest() adds Connection: close while draining, even to immutable r
     const response = await handleRequest(new Request("http://x/"), env);
     assert.equal(response.headers.get("connection"), "close");
   }
+});
+
+test("handleRequest() leaves Connection: close to a runtime that says it itself (closesItself), draining or refusing", async () => {
+  const connection = {
+    closesItself: true,
+    bindings: undefined,
+    remote: () => undefined,
+    cut: () => false,
+  } satisfies RequestConnection;
+  for (const fetch of [() => new Response("hi"), () => Response.redirect("http://x/elsewhere", 302)]) {
+    const { env, gate } = handlerEnv({ fetch }, undefined, true);
+    await gate.start();
+    const response = await handleRequest(new Request("http://x/"), env, connection);
+    assert.equal(response.headers.get("connection"), null);
+  }
+  // A 413 carries Connection: close of its own; that one is left to the runtime too.
+  const { env, gate } = handlerEnv({ fetch: () => new Response("app") });
+  const limits = new RequestLimits({ requestTimeout: 0, maxBody: 10, clock: new FakeClock(), warn: () => {} });
+  await gate.start();
+  const big = new Request("http://x/", { method: "POST", body: "x".repeat(20), headers: { "content-length": "20" } });
+  const refused = await handleRequest(big, { ...env, limits }, connection);
+  assert.deepEqual([refused.status, refused.headers.get("connection")], [413, null]);
+  const elsewhere = await handleRequest(big.clone(), { ...env, limits });
+  assert.deepEqual([elsewhere.status, elsewhere.headers.get("connection")], [413, "close"]);
 });
 
 test("handleRequest() gives every request its own context props", async () => {
