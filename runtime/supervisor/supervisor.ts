@@ -4,6 +4,12 @@
  * decisions themselves live beside it, one concept a file:
  *
  * - `worker_record.ts`: one worker and its one transition function;
+ * - `worker_messages.ts`: what a worker says, and how the supervisor answers;
+ * - `worker_exit.ts`: a worker's end: the exits it reaps and the kills it decides;
+ * - `succession.ts`: who serves a slot next (promotion, adoption, respawn after a crash);
+ * - `peers.ts`: how many ready peers each worker is told of (one not yet ready accepts only while none is);
+ * - `recycling.ts`: why a serving worker is replaced (lifetime, memory, its own request, draining on its own);
+ * - `phase.ts`: the rota's phase, from idle to stopped;
  * - `rollout.ts`: replacement-first recycling, at most `maxSurge` at a time;
  * - `restart_policy.ts`: respawn after how long, or give up;
  * - `availability.ts`: the time with no worker ready;
@@ -16,6 +22,13 @@
  * - `reload_progress.ts` and `events.ts`: when a rolling reload is over, and the
  *   lifecycle events (started, reloading, reloaded, stopping, stopped) operations hear.
  *
+ * What stays here is the supervisor's own: its public operations, the moves
+ * of its phase (start, the one stop path in stages, started, stopped),
+ * spawning a worker, and `#apply`, the one place a worker's event is applied
+ * and its consequences (availability, peers, health, timeline, promotion,
+ * reload, start) follow. The modules that act for it reach it through one
+ * object of its verbs; each declares, as an interface, the few it uses.
+ *
  * Each slot holds an `active` worker and, while it is being replaced, an
  * `incoming` one. The incoming worker must become ready before the active one
  * is told to drain, so a slot never stops serving because of a replacement;
@@ -25,28 +38,33 @@
  * @module
  */
 
-import type { TimerHandle } from "../clock.ts";
-import { describeError, RotaError, type RotaErrorCode } from "../errors.ts";
-import type { ProcessExit, SupervisorHost, WorkerProcess } from "../host.ts";
-import type { LogFields, Logger } from "../log.ts";
+import { describeError, RotaError } from "../errors.ts";
+import type { SupervisorHost, WorkerProcess } from "../host.ts";
+import type { Logger } from "../log.ts";
 import type { RotaSnapshot } from "../ops/snapshot.ts";
 import type { ResolvedOptions } from "../options.ts";
-import { type HeartbeatMessage, parseWorkerMessage, type RotaHealth, type WorkerMessage } from "../protocol.ts";
+import type { RotaHealth } from "../protocol.ts";
 import { VERSION } from "../version.ts";
-import { WarningThrottle } from "../warning_throttle.ts";
 import { AvailabilityClock } from "./availability.ts";
 import { Listeners, type RotaLifecycle } from "./events.ts";
 import { HealthBroadcast } from "./health_broadcast.ts";
 import { ReloadProgress } from "./reload_progress.ts";
-import { type RecycleReason, SnapshotSource } from "./snapshot_source.ts";
+import { SnapshotSource } from "./snapshot_source.ts";
 import type { ConfigFile } from "./config_file.ts";
 import { ConfigStore, type ConfigTarget } from "./config_store.ts";
-import { type CrashHistory, decideRestart, type RestartPolicy } from "./restart_policy.ts";
+import type { RestartPolicy } from "./restart_policy.ts";
 import { Rollout } from "./rollout.ts";
-import { hardMemoryLimit, MemoryWatch } from "./memory_watch.ts";
-import { describeActivity, Watchdog } from "./watchdog.ts";
-import { buildWorkerSpec, stagger } from "./worker_spec.ts";
+import { MemoryWatch } from "./memory_watch.ts";
+import { Watchdog } from "./watchdog.ts";
+import { buildWorkerSpec } from "./worker_spec.ts";
+import { isStopping, type Phase, type Stop } from "./phase.ts";
+import { Peers } from "./peers.ts";
+import { Recycling, type RecyclingSupervisor } from "./recycling.ts";
+import { type Slot, Succession, type SuccessionSupervisor } from "./succession.ts";
+import { type ExitSupervisor, WorkerExits } from "./worker_exit.ts";
+import { type MessageSupervisor, WorkerMessages } from "./worker_messages.ts";
 import {
+  identity,
   isListening,
   isServing,
   type WorkerEvent,
@@ -140,42 +158,6 @@ export interface SupervisorInit {
   logColor?: boolean;
 }
 
-interface Slot {
-  readonly index: number;
-  /** The generation the next worker of this slot gets. */
-  nextGeneration: number;
-  active: WorkerRecord | undefined;
-  incoming: WorkerRecord | undefined;
-  /** The active worker passed the hard memory limit: its replacement takes over as soon as it listens. */
-  urgent: boolean;
-  crashes: CrashHistory;
-  respawn: TimerHandle | undefined;
-}
-
-type Phase =
-  | { kind: "idle" }
-  | { kind: "starting"; resolve: () => void; reject: (error: unknown) => void }
-  | { kind: "running" }
-  /**
-   * `code`: what the rota exits with once every worker is gone. `delay`: the
-   * `--shutdown-delay` timer while workers still serve (readiness already
-   * answers 503); the drain starts when it fires.
-   */
-  | { kind: "stopping"; code: number; forced: boolean; delay: TimerHandle | undefined }
-  | { kind: "stopped"; code: number };
-
-/**
- * How to stop: the exit code, whether to kill instead of drain, whether to
- * keep serving for `--shutdown-delay` first (a requested stop of a running
- * rota), and why (for a start that is cut short).
- */
-interface Stop {
-  readonly code: number;
-  readonly force: boolean;
-  readonly delay?: boolean;
-  readonly error?: RotaError;
-}
-
 /**
  * The supervisor of one rota.
  *
@@ -191,24 +173,20 @@ export class Supervisor {
   #options: ResolvedOptions;
   #log: Logger;
   #killGrace: number;
-  #ownDrainGrace: number;
-  #policy: RestartPolicy;
   #config: ConfigStore;
   #slots: Slot[];
   #live = new Set<WorkerRecord>();
   #rollout: Rollout;
+  #succession: Succession;
+  #recycling: Recycling;
+  #exits: WorkerExits;
+  #messages: WorkerMessages;
+  #peers: Peers;
   #availability = new AvailabilityClock();
   #phase: Phase = { kind: "idle" };
-  #listeningAnnounced = false;
-  /** What the workers were last told of their ready peers (a key, to tell only changes). */
-  #peersTold = "";
-  #replacements = 0;
-  #crashes = 0;
   #unwatchConfig: () => void = () => {};
   #watchdog: Watchdog<WorkerRecord>;
-  #watchdogKills = 0;
   #memory: MemoryWatch<WorkerRecord>;
-  #throttle: WarningThrottle;
   #health: HealthBroadcast;
   #ops: SnapshotSource;
   #reload = new ReloadProgress();
@@ -237,8 +215,7 @@ export class Supervisor {
     this.#options = options;
     this.#log = log;
     this.#killGrace = killGrace;
-    this.#ownDrainGrace = ownDrainGrace;
-    this.#policy = {
+    const policy: RestartPolicy = {
       minDelay: respawnMin,
       maxDelay: respawnMax,
       stableAfter,
@@ -255,7 +232,7 @@ export class Supervisor {
     this.#rollout = new Rollout({
       maxSurge: options.maxSurge,
       clock: host.clock,
-      backoff: this.#policy,
+      backoff: policy,
       start: (index) => this.#startReplacement(this.#slots[index]),
     });
     this.#slots = Array.from({ length: options.workers }, (_, index) => ({
@@ -270,16 +247,15 @@ export class Supervisor {
     this.#watchdog = new Watchdog({
       timeout: options.watchdogTimeout,
       clock: host.clock,
-      overdue: (worker, silentMs, last) => this.#onOverdue(worker, silentMs, last),
+      overdue: (worker, silentMs, last) => this.#exits.overdue(worker, silentMs, last),
     });
     this.#memory = new MemoryWatch({
       maxMemory: options.maxMemory,
       clock: host.clock,
       workers: () => this.#slots.flatMap((slot) => (slot.active && isServing(slot.active.state) ? [slot.active] : [])),
       measure: (worker) => host.residentMemory(worker.child.pid) ?? this.#watchdog.last(worker)?.rss,
-      over: (worker, level, rss) => this.#onMemory(worker, level, rss),
+      over: (worker, level, rss) => this.#recycling.overMemory(worker, level, rss),
     });
-    this.#throttle = new WarningThrottle({ log, clock: host.clock });
     this.#health = new HealthBroadcast({
       clock: host.clock,
       send: (health) => {
@@ -297,6 +273,47 @@ export class Supervisor {
         port: options.port,
         hostname: options.hostname,
       },
+    });
+    this.#peers = new Peers({ slots: this.#slots, live: this.#live });
+    // The supervisor's verbs, for the modules that act for it; each module's interface names the few it uses.
+    const supervisor: SuccessionSupervisor & ExitSupervisor & RecyclingSupervisor & MessageSupervisor = {
+      phase: () => this.#phase.kind,
+      apply: (worker, event) => this.#apply(worker, event),
+      spawn: (slot, role) => this.#spawn(slot, role),
+      drain: (worker) => this.#drain(worker),
+      killAfterGrace: (worker) => this.#killAfterGrace(worker),
+      release: (worker) => this.#release(worker),
+      stop: (how) => this.#stop(how),
+      settleIfEmpty: () => this.#settleIfEmpty(),
+      settleReload: (slot, generation, outcome) => this.#settleReload(slot, generation, outcome),
+      tellPeers: () => this.#tellPeers(),
+      isReplacement: (worker) => this.#slots[worker.slot].incoming === worker,
+    };
+    const { clock } = host;
+    const [slots, live, ops, rollout] = [this.#slots, this.#live, this.#ops, this.#rollout];
+    const succession = (this.#succession = new Succession({ log, clock, policy, rollout, ops, supervisor }));
+    this.#exits = new WorkerExits({ log, startupTimeout: options.startupTimeout, slots, live, succession, supervisor });
+    const recycling = (this.#recycling = new Recycling({
+      log,
+      clock,
+      limits: options,
+      ownDrainGrace,
+      slots,
+      live,
+      ops,
+      rollout,
+      succession,
+      supervisor,
+    }));
+    this.#messages = new WorkerMessages({
+      log,
+      clock,
+      address: { hostname: options.hostname, port: options.port },
+      config: this.#config,
+      ops,
+      watchdog: this.#watchdog,
+      recycling,
+      supervisor,
     });
     this.#lifecycle = new Listeners((error) => log.error(`a lifecycle listener threw: ${describeError(error)}`));
     this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
@@ -350,8 +367,8 @@ export class Supervisor {
   /** The rota's health, as workers answer the health paths with it. */
   #currentHealth(): RotaHealth {
     const phase = this.#phase.kind;
-    const stopping = phase === "stopping" || phase === "stopped";
-    const workersReady = this.#readyCount();
+    const stopping = isStopping(phase);
+    const workersReady = this.#peers.ready();
     return {
       ready: workersReady > 0 && !stopping,
       workersReady,
@@ -404,10 +421,10 @@ export class Supervisor {
   /** Counters since the start: replacements, crashes, and milliseconds with no worker ready. */
   stats(): SupervisorStats {
     return {
-      replacements: this.#replacements,
-      crashes: this.#crashes,
+      replacements: this.#succession.replacements,
+      crashes: this.#exits.crashes,
       noWorkerReadyMs: this.#availability.total(this.#host.clock.now()),
-      watchdogKills: this.#watchdogKills,
+      watchdogKills: this.#exits.watchdogKills,
     };
   }
 
@@ -524,33 +541,11 @@ export class Supervisor {
   }
 
   #isStopping(): boolean {
-    return this.#phase.kind === "stopping" || this.#phase.kind === "stopped";
+    return isStopping(this.#phase.kind);
   }
 
   #anyReady(): boolean {
-    return this.#readyCount() > 0;
-  }
-
-  #readyCount(): number {
-    let ready = 0;
-    for (const worker of this.#live) if (worker.state.kind === "ready") ready++;
-    return ready;
-  }
-
-  /**
-   * How many ready workers count as peers for a worker of `slot`: every ready
-   * worker but itself, and for the replacement of an urgent slot not the
-   * worker it replaces either (that one must stop taking connections now, so
-   * its replacement accepts at once instead of after its init).
-   */
-  #peersFor(slot: Slot, incoming: boolean, self?: WorkerRecord): number {
-    let ready = 0;
-    for (const worker of this.#live) {
-      if (worker === self || worker.state.kind !== "ready") continue;
-      if (incoming && slot.urgent && worker === slot.active) continue;
-      ready++;
-    }
-    return ready;
+    return this.#peers.ready() > 0;
   }
 
   /**
@@ -561,14 +556,7 @@ export class Supervisor {
   #tellPeers(): void {
     // While stopping, every worker drains: none should start accepting now.
     if (this.#isStopping()) return;
-    const told = `${this.#readyCount()} ${this.#slots.map((slot) => slot.urgent).join()}`;
-    if (told === this.#peersTold) return;
-    this.#peersTold = told;
-    for (const worker of this.#live) {
-      if (!isServing(worker.state)) continue;
-      const slot = this.#slots[worker.slot];
-      worker.send({ rota: 1, type: "peers", ready: this.#peersFor(slot, slot.incoming === worker, worker) });
-    }
+    this.#peers.tell();
   }
 
   /** Start a worker for `slot`; false when the runtime refused (handled as a failure). */
@@ -579,7 +567,7 @@ export class Supervisor {
       this.#options,
       { slot: slot.index, generation },
       this.#config.current,
-      this.#peersFor(slot, role === "incoming"),
+      this.#peers.countFor(slot, role === "incoming"),
       { health: this.#health.current ?? this.#currentHealth(), logColor: this.#logColor },
     );
     // The runtime may report messages or the exit before `spawn` returns: hold them until the record exists.
@@ -593,8 +581,8 @@ export class Supervisor {
     try {
       child = this.#host.spawn({
         spec,
-        onMessage: (raw) => whenKnown((worker) => this.#onMessage(worker, raw)),
-        onExit: (exit) => whenKnown((worker) => this.#onExit(worker, exit)),
+        onMessage: (raw) => whenKnown((worker) => this.#messages.receive(worker, raw)),
+        onExit: (exit) => whenKnown((worker) => this.#exits.exited(worker, exit)),
       });
     } catch (error) {
       this.#cannotSpawn(slot, role, error);
@@ -611,7 +599,7 @@ export class Supervisor {
     known.worker = worker;
     slot[role] = worker;
     this.#live.add(worker);
-    worker.setTimer(this.#options.startupTimeout, () => this.#onStartupTimeout(worker));
+    worker.setTimer(this.#options.startupTimeout, () => this.#exits.startupTimedOut(worker));
     this.#ops.event(identity(worker), "spawned", role === "incoming" ? "replacement" : undefined);
     this.#log.info(`started worker ${slot.index}.${generation}`, { event: "worker.spawned", pid: child.pid, role });
     known.early.forEach((replay) => replay());
@@ -622,22 +610,10 @@ export class Supervisor {
     if (this.#phase.kind !== "running" || slot.incoming || slot.respawn !== undefined) return false;
     if (!slot.active) {
       // Nothing left to replace: the slot is filled instead, and this request is done.
-      this.#fill(slot);
+      this.#succession.fill(slot);
       return false;
     }
     return this.#spawn(slot, "incoming");
-  }
-
-  /**
-   * Give a slot that has no worker, no replacement and no respawn waiting a
-   * worker now: no path may leave a slot empty (with one worker, an empty slot
-   * would end the rota with nothing to wait for).
-   */
-  #fill(slot: Slot): void {
-    if (this.#phase.kind !== "running" && this.#phase.kind !== "starting") return;
-    if (slot.active || slot.incoming || slot.respawn !== undefined) return;
-    this.#rollout.cancel(slot.index);
-    this.#spawn(slot, "active");
   }
 
   /** Starting a process failed (the runtime refused): like a crash, retried with back-off. */
@@ -651,10 +627,10 @@ export class Supervisor {
     // A refused replacement is reported by the rollout, which started it.
     if (role === "incoming") {
       const generation = slot.nextGeneration;
-      queueMicrotask(() => this.#replacementFailed(slot, generation));
+      queueMicrotask(() => this.#succession.replacementFailed(slot, generation));
       return;
     }
-    this.#respawnAfterCrash(slot, undefined);
+    this.#succession.respawnAfterCrash(slot, undefined);
   }
 
   /** Apply an event to a worker and react to what changed. */
@@ -666,10 +642,10 @@ export class Supervisor {
     this.#tellPeers();
     this.#health.update(this.#currentHealth());
     this.#recordChange(worker, change.from, change.to);
-    if (change.firstReady) this.#onFirstReady(worker);
+    if (change.firstReady) this.#recycling.firstReady(worker);
     const slot = this.#slots[worker.slot];
     if (slot.incoming === worker && (change.to.kind === "ready" || (slot.urgent && isListening(change.to)))) {
-      this.#promote(slot);
+      this.#succession.promote(slot);
     }
     const serving = slot.active;
     if (serving && (serving.state.kind === "ready" || serving.state.kind === "failing")) {
@@ -710,89 +686,6 @@ export class Supervisor {
     this.#lifecycle.emit({ type: "reloaded", failed });
   }
 
-  #onFirstReady(worker: WorkerRecord): void {
-    const { maxLifetime, workers } = this.#options;
-    if (maxLifetime <= 0) return;
-    const lifetime = stagger(maxLifetime, maxLifetime / 10, worker.slot, workers);
-    worker.setTimer(lifetime, () => this.#recycle(worker, "max-lifetime", `lived ${lifetime}ms (max lifetime)`));
-  }
-
-  #onMessage(worker: WorkerRecord, raw: unknown): void {
-    const parsed = parseWorkerMessage(raw);
-    if (!parsed.ok) {
-      this.#throttle.warn(worker.name, `ignored a malformed message from ${worker.name}: ${parsed.reason}`);
-      return;
-    }
-    this.#handle(worker, parsed.message);
-  }
-
-  #handle(worker: WorkerRecord, message: WorkerMessage): void {
-    switch (message.type) {
-      case "hello":
-        return worker.greeted();
-      case "hold":
-        return worker.hold();
-      case "loaded":
-        this.#apply(worker, { type: "loaded" });
-        return;
-      case "paused":
-        worker.greeted();
-        this.#apply(worker, { type: "paused" });
-        return;
-      case "draining":
-        return this.#drainingOnItsOwn(worker, message.reason);
-      case "listening":
-        if (!this.#listeningAnnounced) {
-          this.#listeningAnnounced = true;
-          this.#log.info(`listening on http://${this.#options.hostname}:${this.#options.port}`, {
-            event: "rota.listening",
-          });
-        }
-        worker.greeted();
-        // A version published while the worker was loading may have found no listener yet.
-        if (worker.configVersion < this.#config.current.version) this.#sendConfig(worker);
-        this.#apply(worker, { type: "listening" });
-        return;
-      case "init-ok":
-        this.#ops.initAttempt(worker, true, message.ms);
-        this.#apply(worker, { type: "init-ok" });
-        return;
-      case "init-failed": {
-        this.#ops.initAttempt(worker, false, message.ms);
-        this.#ops.event(identity(worker), "init-failed", message.code);
-        const change = this.#apply(worker, { type: "init-failed" });
-        if (change?.to.kind === "failing" && change.from.kind !== "failing") {
-          this.#log.warn(
-            `${worker.name} is failing: init attempt ${message.attempt} failed (${message.code}); it stays up and retries`,
-            { event: "worker.failing" },
-          );
-        }
-        return;
-      }
-      case "init-hung":
-        this.#log.error(`${worker.name}: init attempt ${message.attempt} ignores its abort signal`, {
-          event: "init.hung",
-        });
-        if (this.#slots[worker.slot].incoming === worker) worker.child.kill("SIGKILL");
-        else this.#recycle(worker, "init-hung", `init attempt ${message.attempt} ignores its abort signal`);
-        return;
-      case "fatal":
-        this.#apply(worker, { type: "fatal", fatal: { code: message.code, message: message.message } });
-        return;
-      case "recycle":
-        return this.#recycle(worker, message.reason === "max-memory" ? "max-memory" : "max-requests", message.detail);
-      case "publish":
-        return this.#publish(worker, message.id, message.value, message.ifVersion);
-      case "config-ack":
-        worker.configVersion = Math.max(worker.configVersion, message.version);
-        this.#config.acknowledge(worker, message.version, message.ok, message.message);
-        return;
-      case "heartbeat":
-        this.#ops.requests(message.requestSeconds);
-        return this.#watchdog.beat(worker, message);
-    }
-  }
-
   #configTargets(): ConfigTarget[] {
     return [...this.#live].map((worker) => ({
       key: worker,
@@ -801,40 +694,6 @@ export class Supervisor {
       pid: worker.child.pid,
       send: (message) => worker.send(message),
     }));
-  }
-
-  #sendConfig(worker: WorkerRecord): void {
-    const { version, value } = this.#config.current;
-    worker.send({ rota: 1, type: "config", version, value });
-  }
-
-  #publish(worker: WorkerRecord, id: number, value: unknown, ifVersion: number | undefined): void {
-    this.#config.publish(value, ifVersion).then(
-      ({ version, failed }) => {
-        this.#ops.event(identity(worker), "config", `v${version}`);
-        this.#log.info(`configuration version ${version} published by ${worker.name}`, { event: "config.published" });
-        worker.send({ rota: 1, type: "publish-result", id, ok: true, version, failed: [...failed] });
-      },
-      (error) => {
-        const code = error instanceof RotaError ? error.code : "ERR_ROTA_CONFIG";
-        if (code !== "ERR_ROTA_CONFIG_CONFLICT") {
-          const { version } = this.#config.current;
-          this.#log.error(
-            `${describeError(error)}; the publish by ${worker.name} was refused, version stays ${version}`,
-            { event: "config.rejected" },
-          );
-        }
-        worker.send({ rota: 1, type: "publish-result", id, ok: false, code, message: describeError(error) });
-      },
-    );
-  }
-
-  /** Replace a slot's active worker, replacement first, and count why. */
-  #recycle(worker: WorkerRecord, reason: RecycleReason, why: string): void {
-    if (this.#slots[worker.slot].active !== worker || !isServing(worker.state)) return;
-    this.#log.info(`recycling ${worker.name}: ${why}`, { event: "recycle", reason });
-    this.#ops.recycle(identity(worker), reason);
-    this.#rollout.request(worker.slot);
   }
 
   /**
@@ -856,267 +715,6 @@ export class Supervisor {
     this.#lifecycle.emit({ type: "started", ready, workers: this.#slots.length });
   }
 
-  /**
-   * `--startup-timeout` bounds how long a worker may take to be up (its app
-   * imported and its first init attempt started); a replacement must be
-   * *ready* within it, since an old worker keeps serving its slot meanwhile.
-   * A worker that is up is never killed for a slow or failing init: it
-   * retries in place, answering 503 while no worker is ready.
-   */
-  #onStartupTimeout(worker: WorkerRecord): void {
-    const incoming = this.#slots[worker.slot].incoming === worker;
-    const late = incoming ? worker.state.kind !== "ready" : worker.state.kind === "loading";
-    if (!late || !isServing(worker.state)) return;
-    const what = incoming ? "ready" : "up (its app imported)";
-    if (incoming && isListening(worker.state)) {
-      // It took connections (no worker was ready): drained, not killed, so that what it accepted is answered.
-      this.#log.error(`${worker.name} was not ${what} within ${this.#options.startupTimeout}ms; draining it`, {
-        event: "worker.draining",
-      });
-      return this.#drain(worker);
-    }
-    if (!this.#apply(worker, { type: "kill", reason: "startup-timeout" })) return;
-    this.#log.error(`${worker.name} was not ${what} within ${this.#options.startupTimeout}ms; killing it`, {
-      event: "worker.killed",
-      reason: "startup-timeout",
-    });
-    // A kill, not a crash: not counted in crashes; its slot is seen to as for a crash.
-    this.#seeToSlotOfKilled(worker, 0);
-    worker.child.kill("SIGKILL");
-  }
-
-  /** A worker drains because it was told so by someone else (a signal to it, a lost supervisor). */
-  #drainingOnItsOwn(worker: WorkerRecord, reason: string): void {
-    const change = this.#apply(worker, { type: "drain" });
-    if (!change) return;
-    this.#log.warn(`${worker.name} is draining on its own (${reason})`, { event: "worker.draining" });
-    this.#killAfterGrace(worker);
-    // Replace it as a recycle (not a crash: no back-off), after a moment: a signal sent to the whole
-    // process group (Ctrl-C in a terminal) reaches the supervisor too, which then stops everything instead.
-    // Counted now: it may exit before the replacement starts, and its slot is then filled without a request.
-    if (this.#phase.kind === "running" && this.#slots[worker.slot].active === worker) {
-      this.#ops.recycle(identity(worker), "drained");
-    }
-    this.#host.clock.setTimeout(() => {
-      if (this.#phase.kind === "running" && this.#slots[worker.slot].active === worker) {
-        this.#rollout.request(worker.slot);
-      }
-    }, this.#ownDrainGrace);
-  }
-
-  #onExit(worker: WorkerRecord, exit: ProcessExit): void {
-    const slot = this.#slots[worker.slot];
-    const wasIncoming = slot.incoming === worker;
-    const wasActive = slot.active === worker;
-    this.#apply(worker, { type: "exit", exit });
-    const { state } = worker;
-    if (state.kind !== "exited") return;
-    this.#live.delete(worker);
-    this.#config.forget(worker);
-    this.#watchdog.forget(worker);
-    if (wasActive) slot.active = undefined;
-    if (wasIncoming) slot.incoming = undefined;
-    const { ended } = state;
-    if (ended.kind === "crashed") this.#crashes++;
-    this.#report(worker, ended);
-
-    if (this.#isStopping()) return this.#settleIfEmpty();
-    // A killed worker's slot was seen to when it was killed.
-    if (ended.kind === "killed") return;
-    if (ended.kind === "retired") {
-      // A replacement that left before it was ready (it drained on its own, or was drained at its deadline): try again.
-      if (wasIncoming) return this.#replacementFailed(slot, worker.generation);
-      // The slot's own worker left (it drained on its own) before a replacement took over: the replacement becomes
-      // the slot's worker now, ready or not, or a new one starts at once.
-      if (wasActive && this.#adoptable(slot)) return this.#adoptIncoming(slot);
-      return this.#fill(slot);
-    }
-    if (this.#phase.kind === "starting" && ended.fatal) {
-      const error = new RotaError(ended.fatal.code as RotaErrorCode, ended.fatal.message);
-      return void this.#stop({ code: 0, force: false, error });
-    }
-    if (wasIncoming) return this.#replacementFailed(slot, worker.generation);
-    if (wasActive) {
-      if (this.#adoptable(slot)) return this.#adoptIncoming(slot);
-      this.#respawnAfterCrash(slot, worker.readyAt);
-    }
-  }
-
-  #report(worker: WorkerRecord, ended: WorkerExit): void {
-    const how = ended.exit.signal ? `signal ${ended.exit.signal}` : `code ${ended.exit.code}`;
-    const fields: LogFields = { event: "worker.exit", exit: ended.kind };
-    if ((ended.kind === "retired" && (ended.exit.code ?? 1) !== 0) || ended.kind === "killed") {
-      // Killed by rota (the watchdog, the kill timer: said before), or by someone else while it drained (an OOM kill).
-      this.#log.warn(`${worker.name} exited (${how})`, fields);
-    } else if (ended.kind === "retired") {
-      this.#log.info(`${worker.name} exited (${how})`, fields);
-    } else if (ended.fatal) {
-      this.#log.error(`${worker.name} cannot serve: ${ended.fatal.message}`, { ...fields, code: ended.fatal.code });
-    } else {
-      this.#log.error(`${worker.name} exited unexpectedly (${how})`, fields);
-    }
-  }
-
-  /** A replacement failed (crashed, killed, or refused): the active worker keeps serving; try again later. */
-  #replacementFailed(slot: Slot, generation: number): void {
-    const { failures, wait } = this.#rollout.failed(slot.index);
-    if (failures > 1) {
-      this.#log.warn(`slot ${slot.index}: retrying in ${wait}ms after ${failures} failures`, {
-        event: "worker.retry",
-      });
-    }
-    this.#settleReload(slot.index, generation, "failed");
-  }
-
-  /**
-   * The slot's active worker crashed (or could not be started, or was killed
-   * by the watchdog): respawn after a back-off, or give up. `waited` is time
-   * already spent waiting on this worker (a watchdog's timeout), taken off
-   * the back-off: a wedge is a kill, not a crash loop, and it already cost
-   * the slot that long.
-   */
-  #respawnAfterCrash(slot: Slot, readyAt: number | undefined, waited = 0): void {
-    const now = this.#host.clock.now();
-    const decision = decideRestart(slot.crashes, { readyAt }, now, this.#policy);
-    slot.crashes = decision.history;
-    if (decision.kind === "give-up") {
-      const why = `slot ${slot.index} ${decision.reason}: giving up`;
-      this.#log.error(`${why}, exit code 1, for the service manager to restart rota`, { event: "rota.gave-up" });
-      void this.#stop({ code: 1, force: false, error: new RotaError("ERR_ROTA_STARTUP_FAILED", why) });
-      return;
-    }
-    const { consecutive } = decision.history;
-    const after = Math.max(0, Math.round(decision.after - waited));
-    this.#ops.restart(slot.index);
-    if (consecutive > 1 && after > 0) {
-      this.#log.warn(`slot ${slot.index}: retrying in ${after}ms after ${consecutive} failures`, {
-        event: "worker.retry",
-      });
-    }
-    this.#rollout.cancel(slot.index);
-    this.#host.clock.clearTimeout(slot.respawn);
-    slot.respawn = undefined;
-    if (after === 0) {
-      this.#spawn(slot, "active");
-      return;
-    }
-    slot.respawn = this.#host.clock.setTimeout(() => {
-      slot.respawn = undefined;
-      if (this.#phase.kind === "running" || this.#phase.kind === "starting") this.#spawn(slot, "active");
-    }, after);
-  }
-
-  /** A worker's heartbeats stopped: kill it, count it, and see to its slot at once. */
-  #onOverdue(worker: WorkerRecord, silentMs: number, last: HeartbeatMessage): void {
-    if (!this.#live.has(worker) || !this.#apply(worker, { type: "kill", reason: "watchdog" })) return;
-    this.#watchdogKills++;
-    this.#log.error(
-      `watchdog: ${worker.name} sent no heartbeat for ${silentMs}ms; killing it (it was ${
-        describeActivity(last, silentMs)
-      })`,
-      { event: "worker.killed", reason: "watchdog" },
-    );
-    this.#seeToSlotOfKilled(worker, silentMs);
-    worker.child.kill("SIGKILL");
-  }
-
-  /**
-   * A worker is about to be killed: see to its slot first (its exit may be
-   * reported while `kill` runs, and a killed worker's exit leaves the slot
-   * alone). A replacement failed; an active worker is followed by its
-   * replacement or respawned after a back-off, less the `waited` it already cost.
-   */
-  #seeToSlotOfKilled(worker: WorkerRecord, waited: number): void {
-    const slot = this.#slots[worker.slot];
-    if (slot.incoming === worker) {
-      slot.incoming = undefined;
-      this.#replacementFailed(slot, worker.generation);
-    } else if (slot.active === worker) {
-      slot.active = undefined;
-      if (this.#adoptable(slot)) this.#adoptIncoming(slot);
-      else if (!this.#isStopping()) this.#respawnAfterCrash(slot, worker.readyAt, waited);
-    }
-  }
-
-  /**
-   * A worker passed a memory limit. Soft: recycle it, replacement first.
-   * Hard: it must stop taking connections now. When another worker is ready
-   * it drains at once and a new worker starts; when it is the only one
-   * serving (its closing would close the shared socket, refusing
-   * connections), a replacement starts listening at once, before its init
-   * finished, and takes over as soon as it listens.
-   */
-  #onMemory(worker: WorkerRecord, level: "soft" | "hard", rss: number): void {
-    const slot = this.#slots[worker.slot];
-    if (slot.active !== worker || !isServing(worker.state) || this.#phase.kind !== "running") return;
-    const uses = `${worker.name} uses ${mebibytes(rss)}MB`;
-    if (level === "soft") {
-      this.#log.warn(`${uses}, above --max-memory ${mebibytes(this.#options.maxMemory)}MB: recycling`, {
-        event: "recycle",
-        reason: "max-memory",
-      });
-      this.#ops.recycle(identity(worker), "max-memory");
-      this.#rollout.request(slot.index);
-      return;
-    }
-    this.#log.warn(
-      `${uses}, above the hard limit of ${mebibytes(hardMemoryLimit(this.#options.maxMemory))}MB: replacing it now`,
-      { event: "recycle", reason: "hard-memory-limit" },
-    );
-    this.#ops.recycle(identity(worker), "hard-memory-limit");
-    const othersServe = [...this.#live].some((other) => other !== worker && other.state.kind === "ready");
-    if (othersServe) {
-      slot.active = undefined;
-      this.#drain(worker);
-      if (this.#adoptable(slot)) return this.#adoptIncoming(slot);
-      this.#rollout.cancel(slot.index);
-      this.#spawn(slot, "active");
-      return;
-    }
-    slot.urgent = true;
-    if (slot.incoming && isListening(slot.incoming.state)) return this.#promote(slot);
-    if (slot.incoming) return this.#tellPeers();
-    this.#rollout.cancel(slot.index);
-    this.#spawn(slot, "incoming");
-  }
-
-  /**
-   * Whether the slot's replacement may become its worker. One that drains
-   * (it was not ready in time, or was told to stop) may not: it is let go as a
-   * failed replacement, and the slot goes on as if it had none.
-   */
-  #adoptable(slot: Slot): boolean {
-    const incoming = slot.incoming;
-    if (!incoming) return false;
-    if (incoming.state.kind !== "draining") return true;
-    slot.incoming = undefined;
-    this.#replacementFailed(slot, incoming.generation);
-    return false;
-  }
-
-  /** The active worker died while its replacement starts: the replacement becomes the slot's worker now, ready or not. */
-  #adoptIncoming(slot: Slot): void {
-    slot.active = slot.incoming;
-    slot.incoming = undefined;
-    slot.urgent = false;
-    this.#rollout.adopted(slot.index);
-  }
-
-  #promote(slot: Slot): void {
-    const incoming = slot.incoming;
-    if (!incoming) return;
-    const outgoing = slot.active;
-    slot.active = incoming;
-    slot.incoming = undefined;
-    slot.urgent = false;
-    this.#replacements++;
-    this.#log.info(`${incoming.name} is ready and replaces ${outgoing ? outgoing.name : "nobody"}`, {
-      event: "worker.replaced",
-    });
-    if (outgoing) this.#drain(outgoing);
-    this.#rollout.promoted(slot.index);
-  }
-
   #drain(worker: WorkerRecord): void {
     const before = worker.state;
     this.#apply(worker, { type: "drain" });
@@ -1132,24 +730,23 @@ export class Supervisor {
     });
   }
 
+  /** A worker's process is gone: it is no longer live, awaited for a configuration, or watched. */
+  #release(worker: WorkerRecord): void {
+    this.#live.delete(worker);
+    this.#config.forget(worker);
+    this.#watchdog.forget(worker);
+  }
+
   #settleIfEmpty(): void {
     const phase = this.#phase;
     if (phase.kind !== "stopping" || this.#live.size > 0) return;
     this.#host.clock.clearTimeout(phase.delay);
     this.#watchdog.stop();
     this.#health.stop();
-    this.#throttle.flush();
+    this.#messages.flushWarnings();
     this.#phase = { kind: "stopped", code: phase.code };
     this.#log.info(`stopped, exit code ${phase.code}`, { event: "rota.stopped" });
     this.#lifecycle.emit({ type: "stopped", code: phase.code });
     this.#resolveClosed(phase.code);
   }
-}
-
-function identity(worker: WorkerRecord): { slot: number; generation: number; pid: number } {
-  return { slot: worker.slot, generation: worker.generation, pid: worker.child.pid };
-}
-
-function mebibytes(bytes: number): number {
-  return Math.round(bytes / 2 ** 20);
 }

@@ -262,3 +262,13 @@ export class WorkerRecord {
     this.#timers.add(timer);
   }
 }
+
+/**
+ * Who a worker is, for the timeline and the counters.
+ *
+ * @param worker The worker.
+ * @returns Its slot, generation and process id.
+ */
+export function identity(worker: WorkerRecord): { slot: number; generation: number; pid: number } {
+  return { slot: worker.slot, generation: worker.generation, pid: worker.child.pid };
+}
