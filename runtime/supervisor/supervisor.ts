@@ -313,6 +313,7 @@ export class Supervisor {
       ops,
       watchdog: this.#watchdog,
       recycling,
+      exits: this.#exits,
       supervisor,
     });
     this.#lifecycle = new Listeners((error) => log.error(`a lifecycle listener threw: ${describeError(error)}`));
@@ -484,7 +485,7 @@ export class Supervisor {
         this.#host.clock.clearTimeout(phase.delay);
         this.#phase = { kind: "stopping", code: how.code, forced: true, delay: undefined };
         this.#log.warn("forced shutdown: killing every worker", { event: "rota.stopping" });
-        for (const worker of this.#live) worker.child.kill("SIGKILL");
+        for (const worker of this.#live) this.#killForStop(worker);
       }
       return this.#closed;
     }
@@ -534,10 +535,16 @@ export class Supervisor {
     if (phase.kind !== "stopping") return;
     if (phase.delay !== undefined) this.#phase = { ...phase, delay: undefined };
     for (const worker of this.#live) {
-      if (phase.forced) worker.child.kill("SIGKILL");
+      if (phase.forced) this.#killForStop(worker);
       else this.#drain(worker);
     }
     this.#settleIfEmpty();
+  }
+
+  /** A forced stop kills a worker: its exit is a kill by rota, not a crash. */
+  #killForStop(worker: WorkerRecord): void {
+    this.#apply(worker, { type: "kill", reason: "forced-stop" });
+    worker.child.kill("SIGKILL");
   }
 
   #isStopping(): boolean {

@@ -184,6 +184,19 @@ export class WorkerExits {
     worker.child.kill("SIGKILL");
   }
 
+  /**
+   * A replacement's init ignores its abort signal: it would never be ready,
+   * and it serves nobody yet (the slot's own worker does). Kill it, as a kill
+   * and not a crash, and try the replacement again after a back-off.
+   *
+   * @param worker The replacement.
+   */
+  initHung(worker: WorkerRecord): void {
+    if (!this.#supervisor.apply(worker, { type: "kill", reason: "init-hung" })) return;
+    this.#seeToSlotOfKilled(worker, 0);
+    worker.child.kill("SIGKILL");
+  }
+
   #report(worker: WorkerRecord, ended: WorkerExit): void {
     const how = ended.exit.signal ? `signal ${ended.exit.signal}` : `code ${ended.exit.code}`;
     const fields: LogFields = { event: "worker.exit", exit: ended.kind };

@@ -20,6 +20,7 @@ import type { ConfigStore } from "./config_store.ts";
 import type { Recycling } from "./recycling.ts";
 import type { SnapshotSource } from "./snapshot_source.ts";
 import type { Watchdog } from "./watchdog.ts";
+import type { WorkerExits } from "./worker_exit.ts";
 import { identity, type WorkerEvent, type WorkerRecord } from "./worker_record.ts";
 
 /** What a worker's messages ask of the supervisor. */
@@ -46,6 +47,8 @@ export interface WorkerMessagesOptions {
   watchdog: Watchdog<WorkerRecord>;
   /** A worker that asks to be recycled, or drains on its own, is replaced. */
   recycling: Recycling;
+  /** A replacement whose init ignores its abort signal is killed. */
+  exits: Pick<WorkerExits, "initHung">;
   /** The supervisor, for its verbs. */
   supervisor: MessageSupervisor;
 }
@@ -55,7 +58,7 @@ export interface WorkerMessagesOptions {
  *
  * @example
  * ```ts
- * const messages = new WorkerMessages({ log, clock, address, config, ops, watchdog, recycling, supervisor });
+ * const messages = new WorkerMessages({ log, clock, address, config, ops, watchdog, recycling, exits, supervisor });
  * messages.receive(worker, { rota: 1, type: "loaded" });
  * ```
  */
@@ -66,19 +69,21 @@ export class WorkerMessages {
   #ops: SnapshotSource;
   #watchdog: Watchdog<WorkerRecord>;
   #recycling: Recycling;
+  #exits: Pick<WorkerExits, "initHung">;
   #supervisor: MessageSupervisor;
   #throttle: WarningThrottle;
   #listeningAnnounced = false;
 
   /** @param options The log, the clock, the address, the collaborators, and the supervisor. */
   constructor(options: WorkerMessagesOptions) {
-    const { log, clock, address, config, ops, watchdog, recycling, supervisor } = options;
+    const { log, clock, address, config, ops, watchdog, recycling, exits, supervisor } = options;
     this.#log = log;
     this.#address = address;
     this.#config = config;
     this.#ops = ops;
     this.#watchdog = watchdog;
     this.#recycling = recycling;
+    this.#exits = exits;
     this.#supervisor = supervisor;
     this.#throttle = new WarningThrottle({ log, clock });
   }
@@ -150,7 +155,7 @@ export class WorkerMessages {
         this.#log.error(`${worker.name}: init attempt ${message.attempt} ignores its abort signal`, {
           event: "init.hung",
         });
-        if (this.#supervisor.isReplacement(worker)) worker.child.kill("SIGKILL");
+        if (this.#supervisor.isReplacement(worker)) this.#exits.initHung(worker);
         else this.#recycling.recycle(worker, "init-hung", `init attempt ${message.attempt} ignores its abort signal`);
         return;
       case "fatal":

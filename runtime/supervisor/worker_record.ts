@@ -27,8 +27,12 @@ export interface Fatal {
   readonly message: string;
 }
 
-/** Why the supervisor killed a worker: its heartbeats stopped, or it was not up (or ready) within `--startup-timeout`. */
-export type KillReason = "watchdog" | "startup-timeout";
+/**
+ * Why the supervisor killed a worker: its heartbeats stopped, it was not up
+ * (or ready) within `--startup-timeout`, it was a replacement whose init
+ * ignores its abort signal, or the rota was stopped by force.
+ */
+export type KillReason = "watchdog" | "startup-timeout" | "init-hung" | "forced-stop";
 
 /** How a worker process ended: asked to (it was draining), killed by the supervisor, or on its own. */
 export type WorkerExit =

@@ -233,7 +233,9 @@ class WorkerLifecycle {
       fetch: (request, connection) => {
         // Health first: never the app, its gate, its limits or its counts.
         const health = this.#health.answer(request);
-        if (health) return Promise.resolve(handlerEnv.closeConnections() ? closeConnection(health, connection) : health);
+        if (health) {
+          return Promise.resolve(handlerEnv.closeConnections() ? closeConnection(health, connection) : health);
+        }
         this.#limits.countRequest();
         const start = this.#requests.start();
         return handleRequest(request, handlerEnv, connection).then((response) => {

@@ -711,6 +711,36 @@ test("Supervisor.forceClose() during the shutdown delay kills every worker at on
   assert.deepEqual(spawned[0].orders, [], "no drain after the kill");
 });
 
+test("Supervisor does not count the workers a forced stop kills as crashes, nor log them as unexpected", async () => {
+  for (const during of ["running", "graceful stop"]) {
+    const { supervisor, spawned, lines } = supervisorOn(2);
+    const starting = supervisor.start();
+    spawned.forEach((w) => w.ready());
+    await starting;
+    if (during === "graceful stop") void supervisor.close();
+    assert.equal(await supervisor.forceClose(), 1);
+    assert.deepEqual(spawned.map((w) => w.signals), [["SIGKILL"], ["SIGKILL"]], during);
+    assert.equal(supervisor.stats().crashes, 0, during);
+    assert.doesNotMatch(lines.join("\n"), /exited unexpectedly/, during);
+    assert.match(lines.join("\n"), /worker 0\.0 \(pid 1000\) exited \(signal SIGKILL\)/, during);
+  }
+});
+
+test("Supervisor does not count a replacement it kills for an init that ignores its abort signal as a crash", async () => {
+  const { supervisor, spawned, lines } = supervisorOn(1);
+  const starting = supervisor.start();
+  spawned[0].ready();
+  await starting;
+  void supervisor.reload();
+  await flush();
+  spawned[1].say({ type: "loaded" });
+  spawned[1].say({ type: "init-hung", attempt: 1 });
+  assert.deepEqual(spawned[1].signals, ["SIGKILL"]);
+  assert.equal(supervisor.stats().crashes, 0);
+  assert.doesNotMatch(lines.join("\n"), /exited unexpectedly/);
+  assert.equal(spawned.length, 2, "the slot's own worker keeps serving; the replacement is retried after a back-off");
+});
+
 test("Supervisor keeps no shutdown delay when it stops before it ran", () => {
   const { supervisor, spawned } = supervisorOn(1, { shutdownDelay: 5000 });
   void supervisor.start().catch(() => {});
