@@ -63,7 +63,7 @@ interface BunApi {
     reusePort?: boolean;
     idleTimeout?: number;
     maxRequestBodySize?: number;
-    fetch(request: Request, server: BunServer): Promise<Response | undefined>;
+    fetch(request: Request, server: BunServer): Response | undefined | Promise<Response | undefined>;
     websocket?: BunHandlers;
   }): BunServer & {
     stop(closeActiveConnections?: boolean): Promise<void>;
@@ -156,10 +156,13 @@ export const host: Host = {
           // rota enforces --max-body itself, the same on every runtime; Bun's own
           // limit (128 MB by default) would answer first, with a different reply.
           maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-          fetch: async (request, server) => {
+          // A synchronous answer goes to Bun as it is, without a promise (see `ListenOptions.fetch`).
+          fetch: (request, server) => {
             const connection = new BunConnection(server, request, webSockets);
-            const answer = await fetch(request, connection);
-            return connection.accepted ? upgradeAccepted(server, request, connection.accepted, answer) : answer;
+            const respond = (answer: Response) =>
+              connection.accepted ? upgradeAccepted(server, request, connection.accepted, answer) : answer;
+            const answer = fetch(request, connection);
+            return answer instanceof Promise ? answer.then(respond) : respond(answer);
           },
           websocket: webSocketHandlers(webSockets),
         });

@@ -74,8 +74,11 @@ export interface ListenOptions {
    * `connection` tells the client's address, carries the runtime's own
    * bindings for the app, and accepts a WebSocket when the request asks for
    * one (see `connection.ts`).
+   *
+   * It answers synchronously when it can (see `handleRequest`), so the
+   * adapter hands its runtime's server the `Response` itself, not a promise.
    */
-  fetch(request: Request, connection: RequestConnection): Promise<Response>;
+  fetch(request: Request, connection: RequestConnection): Response | Promise<Response>;
   /** WebSockets the app opens through its runtime's own API (Bun's `server.upgrade`). @default {none} */
   readonly webSockets?: NativeWebSockets;
   /** A problem the server met and got over, for the worker's log. @default {nothing} */

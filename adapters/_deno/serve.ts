@@ -65,7 +65,7 @@ interface DenoServeApi {
       onListen(): void;
       onError(error: unknown): Response;
     },
-    handler: (request: Request, info: ServeInfo) => Promise<Response>,
+    handler: (request: Request, info: ServeInfo) => Response | Promise<Response>,
   ): HttpServer;
   listenDatagram?: unknown;
   permissions: { querySync(descriptor: { name: string }): { state: string } };
@@ -187,20 +187,30 @@ export function listenDenoServe(options: ListenOptions): Promise<Listener> {
   // resolves once neither is left.
   const requests = new OpenCount();
   const sockets = new OpenCount();
-  const answer = async (request: Request, info: ServeInfo): Promise<Response> => {
+  // A synchronous answer goes to Deno as it is, without a promise (see `ListenOptions.fetch`).
+  const answer = (request: Request, info: ServeInfo): Response | Promise<Response> => {
     requests.add();
-    let upgraded = false;
-    try {
-      const connection = new DenoConnection(request, info.remoteAddr);
-      const response = await fetch(request, connection);
-      if (!connection.accepted) return response;
-      upgraded = true;
-      return upgradeAccepted(request, connection.accepted, response, sockets);
-    } finally {
+    const connection = new DenoConnection(request, info.remoteAddr);
+    const respond = (response: Response) => {
+      if (!connection.accepted) {
+        info.completed.then(() => requests.remove(), () => requests.remove());
+        return response;
+      }
       // A WebSocket is counted from its open instead.
-      if (upgraded) requests.remove();
-      else info.completed.then(() => requests.remove(), () => requests.remove());
+      requests.remove();
+      return upgradeAccepted(request, connection.accepted, response, sockets);
+    };
+    const failed = (error: unknown): never => {
+      requests.remove();
+      throw error;
+    };
+    let response: Response | Promise<Response>;
+    try {
+      response = fetch(request, connection);
+    } catch (error) {
+      return failed(error);
     }
+    return response instanceof Promise ? response.then(respond, failed) : respond(response);
   };
   // Servers out of service still answer on their connections; close() shuts them all down.
   const servers = new Set<HttpServer>();

@@ -114,70 +114,126 @@ function describeValue(value: unknown): string {
  * Answer one request: wait for (or retry) init through the gate, call the
  * app's `fetch`, and turn whatever goes wrong into rota's own answers.
  *
+ * Once init succeeded, an app that answers synchronously (a Hono route that
+ * returns its response) is answered synchronously too, without a promise:
+ * the runtimes' servers take a `Response` as well as a promise of one, and
+ * each promise on the way cost ~0.25 µs of the ~9 µs of CPU a one-line answer
+ * took (on Bun, measured from `/proc` under `wrk`).
+ *
  * @param request The request.
  * @param env The app, its gate, and the worker around them.
  * @param connection The request's connection: cut when a streamed body fails,
  * and handed to the app through `env` (its address, a WebSocket upgrade).
- * @returns The response; never rejects.
+ * @returns The response, or a promise of it; never throws nor rejects.
  * @example
  * ```ts
  * const response = await handleRequest(new Request("http://x/"), env);
  * ```
  */
-export async function handleRequest(
+export function handleRequest(
   request: Request,
   env: HandlerEnv,
   connection?: RequestConnection,
-): Promise<Response> {
+): Response | Promise<Response> {
   // Before the gate, so that a body too large is never read, even while init runs.
   const refused = env.limits?.refuse(request);
   if (refused) return closeConnection(refused, connection);
   // Once ready, skip the wait machinery: no extra promise, and no touching
   // `request.signal`, which makes some adapters build a full Request.
   const gateState = env.gate.state;
+  if (gateState.kind === "ready") return answer(request, gateState.state, env, connection);
+  return answerOnceReady(request, env, connection);
+}
+
+async function answerOnceReady(request: Request, env: HandlerEnv, connection?: RequestConnection): Promise<Response> {
   let state: unknown;
   try {
-    state = gateState.kind === "ready"
-      ? gateState.state
-      : await env.gate.acquire(connection?.watchSignal === false ? undefined : request.signal);
+    state = await env.gate.acquire(connection?.watchSignal === false ? undefined : request.signal);
   } catch (error) {
     // The only other rejection is the client going away while it waited.
     return unavailable(
       error instanceof InitUnavailableError ? error : new InitUnavailableError("ERR_ROTA_INIT_PENDING", 1),
     );
   }
+  return answer(request, state, env, connection);
+}
+
+/** The app's answer within the request limits, bound to its connection and closing it when the worker says so. */
+function answer(
+  request: Request,
+  state: unknown,
+  env: HandlerEnv,
+  connection: RequestConnection | undefined,
+): Response | Promise<Response> {
   const guarded = env.limits?.guard(request, connection?.watchSignal !== false);
-  const answer = callApp(guarded?.request ?? request, state, env, connection);
-  const response = guarded ? await guarded.settle(answer) : await answer;
+  const called = callApp(guarded?.request ?? request, state, env, connection);
+  if (guarded) {
+    return guarded.settle(Promise.resolve(called)).then((response) => sent(response, request, env, connection));
+  }
+  if (called instanceof Promise) return called.then((response) => sent(response, request, env, connection));
+  return sent(called, request, env, connection);
+}
+
+function sent(
+  response: Response,
+  request: Request,
+  env: HandlerEnv,
+  connection: RequestConnection | undefined,
+): Response {
   if (connection) env.streams?.bind(response, request, connection);
   return env.closeConnections() ? closeConnection(response, connection) : response;
 }
 
 /** The app's `fetch`, turned into a `Response` whatever it does; tracked while it runs. */
-async function callApp(
+function callApp(
   request: Request,
   state: unknown,
   env: HandlerEnv,
   connection: RequestConnection | undefined,
-): Promise<Response> {
+): Response | Promise<Response> {
   // Each request gets its own context: `props` is per request, as on Cloudflare.
   const context: ExecutionContext = { waitUntil: env.waitUntil, passThroughOnException() {}, props: {} };
   const ticket = env.inFlight?.begin(request);
-  let response: unknown;
-  try {
-    response = await env.app.fetch(request, env.env(state, context, connection), context);
-  } catch (error) {
-    env.log.error(`fetch threw: ${describeError(error)}`, {
-      url: request.url,
-      stack: error instanceof Error ? error.stack : undefined,
-    });
-    return internalError();
-  } finally {
+  const end = () => {
     if (ticket !== undefined) env.inFlight!.end(ticket);
+  };
+  let result: unknown;
+  try {
+    result = env.app.fetch(request, env.env(state, context, connection), context);
+  } catch (error) {
+    end();
+    return threw(error, request, env);
   }
-  if (!isResponse(response)) {
-    env.log.error(`fetch returned ${describeValue(response)} instead of a Response: ${routeOf(request)}`);
-    return internalError();
+  if (!isThenable(result)) {
+    end();
+    return checked(result, request, env);
   }
-  return response;
+  return Promise.resolve(result).then(
+    (response) => {
+      end();
+      return checked(response, request, env);
+    },
+    (error) => {
+      end();
+      return threw(error, request, env);
+    },
+  );
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
+}
+
+function threw(error: unknown, request: Request, env: HandlerEnv): Response {
+  env.log.error(`fetch threw: ${describeError(error)}`, {
+    url: request.url,
+    stack: error instanceof Error ? error.stack : undefined,
+  });
+  return internalError();
+}
+
+function checked(response: unknown, request: Request, env: HandlerEnv): Response {
+  if (isResponse(response)) return response;
+  env.log.error(`fetch returned ${describeValue(response)} instead of a Response: ${routeOf(request)}`);
+  return internalError();
 }

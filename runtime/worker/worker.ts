@@ -233,15 +233,18 @@ class WorkerLifecycle {
       fetch: (request, connection) => {
         // Health first: never the app, its gate, its limits or its counts.
         const health = this.#health.answer(request);
-        if (health) {
-          return Promise.resolve(handlerEnv.closeConnections() ? closeConnection(health, connection) : health);
-        }
+        if (health) return handlerEnv.closeConnections() ? closeConnection(health, connection) : health;
         this.#limits.countRequest();
         const start = this.#requests.start();
-        return handleRequest(request, handlerEnv, connection).then((response) => {
-          this.#requests.answered(request, response, start);
-          return response;
-        });
+        const answer = handleRequest(request, handlerEnv, connection);
+        if (answer instanceof Promise) {
+          return answer.then((response) => {
+            this.#requests.answered(request, response, start);
+            return response;
+          });
+        }
+        this.#requests.answered(request, answer, start);
+        return answer;
       },
       warn: (message) => this.#log.warn(message),
       webSockets: {

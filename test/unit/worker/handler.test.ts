@@ -173,3 +173,40 @@ test("handleRequest() accepts the runtime's own Response even when the global Re
     Object.defineProperty(globalThis, "Response", { value: Native, writable: true, configurable: true });
   }
 });
+
+test("handleRequest() answers a synchronous app synchronously once ready, and a promise otherwise", async () => {
+  const sync = handlerEnv({ fetch: () => new Response("now") });
+  await sync.gate.start();
+  const now = handleRequest(new Request("http://x/"), sync.env);
+  assert.ok(now instanceof Response, "no promise for a synchronous answer");
+  assert.equal(await now.text(), "now");
+
+  const throws = handlerEnv({
+    fetch: () => {
+      throw new Error("boom");
+    },
+  });
+  await throws.gate.start();
+  const failed = handleRequest(new Request("http://x/"), throws.env);
+  assert.ok(failed instanceof Response, "a synchronous throw is a synchronous 500");
+  assert.equal(failed.status, 500);
+  assert.match(throws.lines.join("\n"), /fetch threw: .*boom/);
+
+  const later = handlerEnv({ fetch: () => Promise.resolve(new Response("later")) });
+  await later.gate.start();
+  const promised = handleRequest(new Request("http://x/"), later.env);
+  assert.ok(promised instanceof Promise);
+  assert.equal(await (await promised).text(), "later");
+
+  const rejects = handlerEnv({ fetch: () => Promise.reject(new Error("late boom")) });
+  await rejects.gate.start();
+  assert.equal((await handleRequest(new Request("http://x/"), rejects.env)).status, 500);
+  assert.match(rejects.lines.join("\n"), /fetch threw: .*late boom/);
+
+  // Before init succeeded, the wait is a promise whatever the app does.
+  const pending = handlerEnv({ fetch: () => new Response("after init") });
+  const waiting = handleRequest(new Request("http://x/"), pending.env);
+  assert.ok(waiting instanceof Promise);
+  void pending.gate.start();
+  assert.equal(await (await waiting).text(), "after init");
+});
