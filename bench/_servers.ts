@@ -263,6 +263,22 @@ export async function bareStart(key: RuntimeKey, listen: boolean): Promise<{ ms:
   }
 }
 
+/**
+ * Private memory of a process in MB (its unique set size: the private pages
+ * of /proc/<pid>/smaps_rollup), or NaN when it is gone. Unlike the resident
+ * set size, it leaves out the pages it shares with other processes, most of
+ * them the runtime's own executable: what one more such process costs.
+ */
+export async function privateMb(pid: number): Promise<number> {
+  try {
+    const rollup = await readFile(`/proc/${pid}/smaps_rollup`, "utf8");
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(rollup)?.[1]);
+    return (kb("Private_Clean") + kb("Private_Dirty")) / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
 /** Resident set size of a process in MB (Linux /proc), or NaN when it is gone. */
 export async function rssMb(pid: number): Promise<number> {
   try {

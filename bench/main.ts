@@ -8,8 +8,10 @@
  *   again: the replacement's spawn → ready against a bare process importing
  *   the app and running its init, and its first second of traffic against
  *   the same worker warm.
- * - memory: supervisor RSS against a bare runtime process, worker RSS against
- *   the own server's, after the same load (taken from the steady W = 1 group).
+ * - memory: supervisor RSS against a bare runtime process, worker RSS and
+ *   private memory (USS: what one more worker costs, the runtime's shared
+ *   code pages left out) against the own server's, after the same load
+ *   (taken from the steady W = 1 group).
  *
  * Prints one Markdown table and writes it (see --help). Not a test: nothing
  * here passes or fails; the target column says where issue 9's targets stand.
@@ -31,6 +33,7 @@ import {
   ownServer,
   ownServerName,
   pm2Contender,
+  privateMb,
   rotaContender,
   rssMb,
   type Running,
@@ -150,6 +153,7 @@ async function steadyGroup(
   const contenders = what.steady ? [primary, ...extras, rota, recycling, ...pm2] : [primary, rota];
 
   const rss = { supervisor: [] as number[], bare: [] as number[], worker: [] as number[], ownServer: [] as number[] };
+  const uss = { worker: [] as number[], ownServer: [] as number[] };
   const afterRound = memory
     ? async (running: Map<string, Running>) => {
       const rotaServer = running.get(rota.label);
@@ -164,7 +168,9 @@ async function steadyGroup(
       rss.supervisor.push(await rssMb(rotaServer.pid));
       const pids = rotaServer.workerPids();
       rss.worker.push(median(await Promise.all(pids.map(rssMb))));
+      uss.worker.push(median(await Promise.all(pids.map(privateMb))));
       rss.ownServer.push(await rssMb(ownRunning.pid));
+      uss.ownServer.push(await privateMb(ownRunning.pid));
     }
     : undefined;
 
@@ -182,17 +188,23 @@ async function steadyGroup(
       vs: { label: `bare ${runtime} process`, samples: rss.bare },
     };
     supervisor.checks = [{ label: "≤ 1.5×", met: rowRatio(supervisor) <= 1.5 }];
-    const overhead = median(rss.worker.map((w, i) => w - rss.ownServer[i]));
-    const worker: Row = {
-      ...base,
-      comparison: "memory after load",
-      contender: `rota worker RSS (${overhead >= 0 ? "+" : ""}${overhead.toFixed(1)} MB)`,
-      unit: "MB",
-      samples: rss.worker,
-      vs: { label: `${own}, 1 process`, samples: rss.ownServer },
-      checks: [{ label: "≤ +10 MB", met: overhead <= 10 }],
+    const workerRow = (what: string, mine: number[], theirs: number[]): Row => {
+      const overhead = median(mine.map((w, i) => w - theirs[i]));
+      return {
+        ...base,
+        comparison: "memory after load",
+        contender: `rota worker ${what} (${overhead >= 0 ? "+" : ""}${overhead.toFixed(1)} MB)`,
+        unit: "MB",
+        samples: mine,
+        vs: { label: `${own}, 1 process`, samples: theirs },
+        checks: [{ label: "≤ +10 MB", met: overhead <= 10 }],
+      };
     };
-    return [supervisor, worker];
+    return [
+      supervisor,
+      workerRow("RSS", rss.worker, rss.ownServer),
+      workerRow("private (USS)", uss.worker, uss.ownServer),
+    ];
   }
   const get = (c: Contender) => series.get(c.label)!;
   const rows: Row[] = [];
