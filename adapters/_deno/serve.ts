@@ -129,8 +129,9 @@ class DenoConnection implements RequestConnection {
   /**
    * `Deno.serve` answers a request that asked to close its connection with
    * `Connection: close` of its own; one from rota as well would say it twice.
-   * (One the app sets itself does go out twice then: a list field, valid per
-   * RFC 9110, and checking every response for it cost as much as the headers.)
+   * (One the app sets itself, while rota does not close the connection, does
+   * go out twice: a list field, valid per RFC 9110, and checking every
+   * response for it cost as much as reading the request's headers.)
    */
   get closesItself(): boolean {
     return this.#request.headers.get("connection")?.toLowerCase() === "close";
@@ -201,7 +202,8 @@ export function listenDenoServe(options: ListenOptions): Promise<Listener> {
       return upgradeAccepted(request, connection.accepted, response, sockets);
     };
     const failed = (error: unknown): never => {
-      requests.remove();
+      // Deno answers with onError's 500: counted until it was sent, as any answer.
+      info.completed.then(() => requests.remove(), () => requests.remove());
       throw error;
     };
     let response: Response | Promise<Response>;

@@ -541,9 +541,12 @@ export class Supervisor {
     this.#settleIfEmpty();
   }
 
-  /** A forced stop kills a worker: its exit is a kill by rota, not a crash. */
+  /**
+   * A forced stop kills a worker: its exit is a kill by rota, not a crash. One
+   * that said it cannot serve keeps that state, so that its reason is logged.
+   */
   #killForStop(worker: WorkerRecord): void {
-    this.#apply(worker, { type: "kill", reason: "forced-stop" });
+    if (worker.state.kind !== "fatal") this.#apply(worker, { type: "kill", reason: "forced-stop" });
     worker.child.kill("SIGKILL");
   }
 

@@ -124,7 +124,8 @@ function describeValue(value: unknown): string {
  * @param env The app, its gate, and the worker around them.
  * @param connection The request's connection: cut when a streamed body fails,
  * and handed to the app through `env` (its address, a WebSocket upgrade).
- * @returns The response, or a promise of it; never throws nor rejects.
+ * @returns The response, or a promise of it; never throws nor rejects: whatever the app does becomes a
+ * `Response`.
  * @example
  * ```ts
  * const response = await handleRequest(new Request("http://x/"), env);
@@ -168,7 +169,14 @@ function answer(
   const guarded = env.limits?.guard(request, connection?.watchSignal !== false);
   const called = callApp(guarded?.request ?? request, state, env, connection);
   if (guarded) {
-    return guarded.settle(Promise.resolve(called)).then((response) => sent(response, request, env, connection));
+    return guarded.settle(Promise.resolve(called)).then((response) => {
+      // rota's own 413 or 504 says `Connection: close`; where the runtime says it too, it is said once. Only on
+      // this path: reading a response's headers takes `@hono/node-server` off its fast path.
+      if (connection?.closesItself === true && response.headers.get("connection")?.toLowerCase() === "close") {
+        response = closeConnection(response, connection);
+      }
+      return sent(response, request, env, connection);
+    });
   }
   if (called instanceof Promise) return called.then((response) => sent(response, request, env, connection));
   return sent(called, request, env, connection);
@@ -198,17 +206,20 @@ function callApp(
     if (ticket !== undefined) env.inFlight!.end(ticket);
   };
   let result: unknown;
+  let thenable: boolean;
   try {
     result = env.app.fetch(request, env.env(state, context, connection), context);
+    // Inside the try: looking up `then` can throw too (a revoked Proxy, a getter).
+    thenable = isThenable(result);
   } catch (error) {
     end();
     return threw(error, request, env);
   }
-  if (!isThenable(result)) {
+  if (!thenable) {
     end();
     return checked(result, request, env);
   }
-  return Promise.resolve(result).then(
+  return Promise.resolve(result as PromiseLike<unknown>).then(
     (response) => {
       end();
       return checked(response, request, env);

@@ -726,6 +726,17 @@ test("Supervisor does not count the workers a forced stop kills as crashes, nor 
   }
 });
 
+test("Supervisor still logs why a worker cannot serve when a forced stop kills it before it exited", async () => {
+  const { supervisor, spawned, lines } = supervisorOn(2);
+  const starting = supervisor.start();
+  spawned.forEach((w) => w.ready());
+  await starting;
+  spawned[0].say({ type: "fatal", code: "ERR_ROTA_APP", message: "the database is gone for good" });
+  assert.equal(await supervisor.forceClose(), 1);
+  assert.match(lines.join("\n"), /worker 0\.0 \(pid 1000\) cannot serve: the database is gone for good/);
+  assert.match(lines.join("\n"), /worker 1\.0 \(pid 1001\) exited \(signal SIGKILL\)/);
+});
+
 test("Supervisor does not count a replacement it kills for an init that ignores its abort signal as a crash", async () => {
   const { supervisor, spawned, lines } = supervisorOn(1);
   const starting = supervisor.start();

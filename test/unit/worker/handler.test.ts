@@ -210,3 +210,15 @@ test("handleRequest() answers a synchronous app synchronously once ready, and a 
   void pending.gate.start();
   assert.equal(await (await waiting).text(), "after init");
 });
+
+test("handleRequest() answers 500 and ends the request's tracking when looking at the app's answer throws", async () => {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  const { env, gate, lines } = handlerEnv({ fetch: () => proxy as unknown as Response });
+  const inFlight = new InFlight({ clock: new FakeClock() });
+  await gate.start();
+  const response = await handleRequest(new Request("http://x/"), { ...env, inFlight });
+  assert.equal(response.status, 500);
+  assert.match(lines.join("\n"), /fetch threw: .*revoked/);
+  assert.equal(inFlight.oldest(), undefined, "no request left running");
+});
