@@ -94,9 +94,9 @@ export interface RequestConnection extends Connection {
   readonly acceptWebSocket?: (acceptance: SocketAcceptance) => void;
   /**
    * True when the runtime's server closes this connection after the answer
-   * on its own and says so with a `Connection: close` of its own (`Deno.serve`
-   * does when the client asked it to): rota then adds none, which would say
-   * it twice. Read only when rota closes a connection. @default {false}
+   * on its own and says so with a `Connection: close` of its own (some do
+   * when the client asked them to): rota then adds none, which would say it
+   * twice. Read only when rota closes a connection. @default {false}
    */
   readonly closesItself?: boolean;
   /**

@@ -170,8 +170,8 @@ function answer(
   const called = callApp(guarded?.request ?? request, state, env, connection);
   if (guarded) {
     return guarded.settle(Promise.resolve(called)).then((response) => {
-      // rota's own 413 or 504 says `Connection: close`; where the runtime says it too, it is said once. Only on
-      // this path: reading a response's headers takes `@hono/node-server` off its fast path.
+      // rota's own 413 (a streamed body above --max-body) says `Connection: close`; where the runtime says it too,
+      // it is said once. Only on this path: reading a response's headers takes `@hono/node-server` off its fast path.
       if (connection?.closesItself === true && response.headers.get("connection")?.toLowerCase() === "close") {
         response = closeConnection(response, connection);
       }
