@@ -25,6 +25,42 @@ export type RotaErrorCode =
   | "ERR_ROTA_NOTIFY"
   | "ERR_ROTA_BODY_TOO_LARGE";
 
+// Every code once, checked by the compiler against the union: a code added to one and not the other does not compile.
+const CODES: Readonly<Record<RotaErrorCode, true>> = {
+  ERR_ROTA_USAGE: true,
+  ERR_ROTA_APP_NOT_FOUND: true,
+  ERR_ROTA_APP_IMPORT: true,
+  ERR_ROTA_APP_SHAPE: true,
+  ERR_ROTA_LISTEN: true,
+  ERR_ROTA_INIT_FAILED: true,
+  ERR_ROTA_INIT_TIMEOUT: true,
+  ERR_ROTA_INIT_PENDING: true,
+  ERR_ROTA_STARTUP_FAILED: true,
+  ERR_ROTA_PERMISSION: true,
+  ERR_ROTA_HOOK: true,
+  ERR_ROTA_CONFIG: true,
+  ERR_ROTA_CONFIG_CONFLICT: true,
+  ERR_ROTA_CONTROL: true,
+  ERR_ROTA_NOTIFY: true,
+  ERR_ROTA_BODY_TOO_LARGE: true,
+};
+
+/**
+ * Whether `value` is one of rota's codes: for a code that crossed the IPC
+ * channel, which any process could have sent.
+ *
+ * @param value Anything, typically a string from another process.
+ * @returns True when it is a {@linkcode RotaErrorCode}.
+ * @example
+ * ```ts
+ * isRotaErrorCode("ERR_ROTA_LISTEN"); // true
+ * isRotaErrorCode("EADDRINUSE"); // false
+ * ```
+ */
+export function isRotaErrorCode(value: unknown): value is RotaErrorCode {
+  return typeof value === "string" && Object.hasOwn(CODES, value);
+}
+
 /**
  * An error with a stable `code`.
  *

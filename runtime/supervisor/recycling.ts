@@ -10,7 +10,6 @@
  * @module
  */
 
-import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { ResolvedOptions } from "../options.ts";
 import { hardMemoryLimit } from "./memory_watch.ts";
@@ -41,8 +40,6 @@ export interface RecyclingSupervisor {
 export interface RecyclingOptions {
   /** Where recycles are told. */
   log: Logger;
-  /** The clock of the wait before a worker that drains on its own is replaced. */
-  clock: Clock;
   /** The limits: `maxLifetime` (staggered over `workers` slots) and `maxMemory`. */
   limits: Pick<ResolvedOptions, "maxLifetime" | "maxMemory" | "workers">;
   /**
@@ -70,13 +67,12 @@ export interface RecyclingOptions {
  *
  * @example
  * ```ts
- * const recycling = new Recycling({ log, clock, limits, ownDrainGrace, slots, live, ops, rollout, succession, supervisor });
+ * const recycling = new Recycling({ log, limits, ownDrainGrace, slots, live, ops, rollout, succession, supervisor });
  * recycling.recycle(worker, "max-requests", "served 10000 requests");
  * ```
  */
 export class Recycling {
   #log: Logger;
-  #clock: Clock;
   #limits: Pick<ResolvedOptions, "maxLifetime" | "maxMemory" | "workers">;
   #ownDrainGrace: number;
   #slots: readonly Slot[];
@@ -86,11 +82,10 @@ export class Recycling {
   #succession: Succession;
   #supervisor: RecyclingSupervisor;
 
-  /** @param options The log, the clock, the limits, the slots, the collaborators, and the supervisor. */
+  /** @param options The log, the limits, the slots, the collaborators, and the supervisor. */
   constructor(options: RecyclingOptions) {
-    const { log, clock, limits, ownDrainGrace, slots, live, ops, rollout, succession, supervisor } = options;
+    const { log, limits, ownDrainGrace, slots, live, ops, rollout, succession, supervisor } = options;
     this.#log = log;
-    this.#clock = clock;
     this.#limits = limits;
     this.#ownDrainGrace = ownDrainGrace;
     this.#slots = slots;
@@ -145,11 +140,13 @@ export class Recycling {
     if (this.#supervisor.phase() === "running" && this.#slots[worker.slot].active === worker) {
       this.#ops.recycle(identity(worker), "drained");
     }
-    this.#clock.setTimeout(() => {
+    // The worker's own timer: once it exited (which a stop waits for) it is no longer its slot's worker, and
+    // the timer is cancelled with it.
+    worker.setTimer(this.#ownDrainGrace, () => {
       if (this.#supervisor.phase() === "running" && this.#slots[worker.slot].active === worker) {
         this.#rollout.request(worker.slot);
       }
-    }, this.#ownDrainGrace);
+    });
   }
 
   /**

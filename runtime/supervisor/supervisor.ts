@@ -23,8 +23,9 @@
  *   lifecycle events (started, reloading, reloaded, stopping, stopped) operations hear.
  *
  * What stays here is the supervisor's own: its public operations, the moves
- * of its phase (start, the one stop path in stages, started, stopped),
- * spawning a worker, and `#apply`, the one place a worker's event is applied
+ * of its phase (start, the one stop path in stages, started, stopped), all
+ * made by `#move` through the transition function of `phase.ts`, spawning a
+ * worker, and `#apply`, the one place a worker's event is applied
  * and its consequences (availability, peers, health, timeline, promotion,
  * reload, start) follow. The modules that act for it reach it through one
  * object of its verbs; each declares, as an interface, the few it uses.
@@ -57,7 +58,7 @@ import { Rollout } from "./rollout.ts";
 import { MemoryWatch } from "./memory_watch.ts";
 import { Watchdog } from "./watchdog.ts";
 import { buildWorkerSpec } from "./worker_spec.ts";
-import { isStopping, type Phase, type Stop } from "./phase.ts";
+import { isStopping, nextPhase, type Phase, type PhaseEvent, type Stop } from "./phase.ts";
 import { Peers } from "./peers.ts";
 import { Recycling, type RecyclingSupervisor } from "./recycling.ts";
 import { type Slot, Succession, type SuccessionSupervisor } from "./succession.ts";
@@ -295,7 +296,6 @@ export class Supervisor {
     this.#exits = new WorkerExits({ log, startupTimeout: options.startupTimeout, slots, live, succession, supervisor });
     const recycling = (this.#recycling = new Recycling({
       log,
-      clock,
       limits: options,
       ownDrainGrace,
       slots,
@@ -397,7 +397,7 @@ export class Supervisor {
       return Promise.reject(new RotaError("ERR_ROTA_STARTUP_FAILED", "Cannot start a supervisor twice"));
     }
     return new Promise<void>((resolve, reject) => {
-      this.#phase = { kind: "starting", resolve, reject };
+      this.#move({ type: "start", resolve, reject });
       this.#unwatchConfig = this.#config.watch();
       this.#memory.start();
       this.#health.start(this.#currentHealth());
@@ -478,22 +478,15 @@ export class Supervisor {
    * then every worker drains, or is killed when forced.
    */
   #stop(how: Stop): Promise<number> {
-    const phase = this.#phase;
-    if (phase.kind === "stopped") return this.#closed;
-    if (phase.kind === "stopping") {
-      if (how.force && !phase.forced) {
-        this.#host.clock.clearTimeout(phase.delay);
-        this.#phase = { kind: "stopping", code: how.code, forced: true, delay: undefined };
-        this.#log.warn("forced shutdown: killing every worker", { event: "rota.stopping" });
-        for (const worker of this.#live) this.#killForStop(worker);
-      }
+    const from = this.#phase.kind;
+    if (!this.#move({ type: "stop-asked", code: how.code, force: how.force, error: how.error })) return this.#closed;
+    if (from === "stopping") {
+      // A forced stop overtook a graceful one.
+      this.#log.warn("forced shutdown: killing every worker", { event: "rota.stopping" });
+      for (const worker of this.#live) this.#killForStop(worker);
       return this.#closed;
     }
-    if (phase.kind === "starting") {
-      phase.reject(how.error ?? new RotaError("ERR_ROTA_STARTUP_FAILED", "Stopped while starting"));
-    }
-    const delay = how.delay && !how.force && phase.kind === "running" ? this.#options.shutdownDelay : 0;
-    this.#phase = { kind: "stopping", code: how.code, forced: how.force, delay: undefined };
+    const delay = how.delay && !how.force && from === "running" ? this.#options.shutdownDelay : 0;
     const now = this.#host.clock.now();
     this.#availability.stop(now);
     const { replacements, crashes, noWorkerReadyMs, watchdogKills } = this.stats();
@@ -517,12 +510,16 @@ export class Supervisor {
     this.#health.update(this.#currentHealth());
     this.#lifecycle.emit({ type: "stopping", delayMs: delay });
     if (delay > 0 && this.#live.size > 0) {
+      const delayed = this.#host.clock.setTimeout(() => this.#drainEveryWorker(), delay);
+      // Not taken when a lifecycle listener forced the stop meanwhile: that stop kills every worker.
+      if (!this.#move({ type: "delay-started", timer: delayed })) {
+        this.#host.clock.clearTimeout(delayed);
+        return this.#closed;
+      }
       this.#log.info(
         `serving ${delay}ms more (--shutdown-delay) while readiness answers 503, then draining every worker`,
         { event: "rota.stopping" },
       );
-      const delayed = this.#host.clock.setTimeout(() => this.#drainEveryWorker(), delay);
-      this.#phase = { kind: "stopping", code: how.code, forced: how.force, delay: delayed };
       return this.#closed;
     }
     this.#drainEveryWorker();
@@ -533,7 +530,7 @@ export class Supervisor {
   #drainEveryWorker(): void {
     const phase = this.#phase;
     if (phase.kind !== "stopping") return;
-    if (phase.delay !== undefined) this.#phase = { ...phase, delay: undefined };
+    this.#move({ type: "delay-over" });
     for (const worker of this.#live) {
       if (phase.forced) this.#killForStop(worker);
       else this.#drain(worker);
@@ -548,6 +545,33 @@ export class Supervisor {
   #killForStop(worker: WorkerRecord): void {
     if (worker.state.kind !== "fatal") this.#apply(worker, { type: "kill", reason: "forced-stop" });
     worker.child.kill("SIGKILL");
+  }
+
+  /**
+   * Move the phase: the only place it changes, through the transition
+   * function, with what belongs to a change of phase. Leaving `starting`
+   * settles the start's promise; a `--shutdown-delay` timer the phase no
+   * longer holds is cleared (a forced stop or the end cancel it; once it
+   * fired, clearing it does nothing).
+   *
+   * @returns The phase before and after; `undefined` when the event changed nothing.
+   */
+  #move(event: PhaseEvent): { from: Phase; to: Phase } | undefined {
+    const from = this.#phase;
+    const to = nextPhase(from, event);
+    if (to === from) return undefined;
+    this.#phase = to;
+    if (from.kind === "stopping" && from.delay !== undefined && (to.kind !== "stopping" || to.delay !== from.delay)) {
+      this.#host.clock.clearTimeout(from.delay);
+    }
+    if (from.kind === "starting") {
+      if (to.kind === "running") from.resolve();
+      else {
+        const why = event.type === "stop-asked" ? event.error : undefined;
+        from.reject(why ?? new RotaError("ERR_ROTA_STARTUP_FAILED", "Stopped while starting"));
+      }
+    }
+    return { from, to };
   }
 
   #isStopping(): boolean {
@@ -712,16 +736,15 @@ export class Supervisor {
    * client connecting as `start()` resolves is never refused.
    */
   #checkStarted(): void {
-    const phase = this.#phase;
-    if (phase.kind !== "starting") return;
+    if (this.#phase.kind !== "starting") return;
     const settled = this.#slots.every((s) => s.active?.state.kind === "ready" || s.active?.state.kind === "failing");
     if (!settled || ![...this.#live].some((worker) => isListening(worker.state))) return;
-    this.#phase = { kind: "running" };
+    // Resolves start(); whoever awaits it runs only after this method returned.
+    this.#move({ type: "all-serving" });
     const ready = this.#slots.filter((s) => s.active?.state.kind === "ready").length;
     // Workers hear the new phase before the log announces it.
     this.#health.update(this.#currentHealth());
     this.#log.info(`${ready} of ${this.#slots.length} workers ready`, { event: "rota.started" });
-    phase.resolve();
     this.#lifecycle.emit({ type: "started", ready, workers: this.#slots.length });
   }
 
@@ -748,15 +771,15 @@ export class Supervisor {
   }
 
   #settleIfEmpty(): void {
-    const phase = this.#phase;
-    if (phase.kind !== "stopping" || this.#live.size > 0) return;
-    this.#host.clock.clearTimeout(phase.delay);
+    if (this.#live.size > 0) return;
+    const change = this.#move({ type: "last-worker-gone" });
+    if (change?.to.kind !== "stopped") return;
+    const { code } = change.to;
     this.#watchdog.stop();
     this.#health.stop();
     this.#messages.flushWarnings();
-    this.#phase = { kind: "stopped", code: phase.code };
-    this.#log.info(`stopped, exit code ${phase.code}`, { event: "rota.stopped" });
-    this.#lifecycle.emit({ type: "stopped", code: phase.code });
-    this.#resolveClosed(phase.code);
+    this.#log.info(`stopped, exit code ${code}`, { event: "rota.stopped" });
+    this.#lifecycle.emit({ type: "stopped", code });
+    this.#resolveClosed(code);
   }
 }

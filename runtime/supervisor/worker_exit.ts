@@ -10,7 +10,7 @@
  * @module
  */
 
-import { RotaError, type RotaErrorCode } from "../errors.ts";
+import { isRotaErrorCode, RotaError } from "../errors.ts";
 import type { ProcessExit } from "../host.ts";
 import type { LogFields, Logger } from "../log.ts";
 import type { HeartbeatMessage } from "../protocol.ts";
@@ -123,7 +123,9 @@ export class WorkerExits {
       return this.#succession.fill(slot);
     }
     if (this.#supervisor.phase() === "starting" && ended.fatal) {
-      const error = new RotaError(ended.fatal.code as RotaErrorCode, ended.fatal.message);
+      // The code came over IPC from another process: one that is not rota's own reads as a failed start.
+      const { code, message } = ended.fatal;
+      const error = new RotaError(isRotaErrorCode(code) ? code : "ERR_ROTA_STARTUP_FAILED", message);
       return void this.#supervisor.stop({ code: 0, force: false, error });
     }
     if (wasIncoming) return this.#succession.replacementFailed(slot, worker.generation);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { ProcessExit, SpawnRequest, SupervisorHost, WorkerProcess } from "../../../runtime/host.ts";
+import { RotaError } from "../../../runtime/errors.ts";
 import { createLogger } from "../../../runtime/log.ts";
 import { resolveOptions } from "../../../runtime/options.ts";
 import type { SupervisorMessage } from "../../../runtime/protocol.ts";
@@ -155,6 +156,18 @@ test("Supervisor.start() rejects when a worker cannot serve at all, and stops th
   assert.equal(error.code, "ERR_ROTA_LISTEN");
   assert.equal(await supervisor.closed, 0);
   assert.equal(spawned.length, 2, "no respawn loop");
+});
+
+test("Supervisor.start() rejects with a generic code when a worker's fatal code is not one of rota's", async () => {
+  const { supervisor, spawned } = supervisorOn(1);
+  const starting = supervisor.start().catch((error) => error);
+  spawned[0].say({ type: "fatal", code: "EADDRINUSE", message: "Cannot listen: address already in use" });
+  spawned[0].exit({ code: 1, signal: null });
+  const error = await starting;
+  assert.ok(error instanceof RotaError);
+  assert.equal(error.code, "ERR_ROTA_STARTUP_FAILED");
+  assert.equal(error.message, "Cannot listen: address already in use");
+  assert.equal(await supervisor.closed, 0);
 });
 
 test("Supervisor.reload() starts each replacement and drains the old worker only once the new one is ready", async () => {
@@ -566,6 +579,20 @@ test("Supervisor starts no replacement for workers that drain on their own when 
   assert.equal(spawned.length, 2, "nothing was spawned during the shutdown");
   spawned.forEach((w) => w.exit());
   assert.equal(await closing, 0);
+});
+
+test("Supervisor leaves no timer behind when it stops while a worker drains on its own", async () => {
+  const { supervisor, spawned, clock } = supervisorOn(2);
+  const starting = supervisor.start();
+  spawned.forEach((w) => w.ready());
+  await starting;
+  spawned[0].say({ type: "draining", reason: "SIGTERM" });
+  const closing = supervisor.close();
+  spawned.forEach((w) => w.exit());
+  assert.equal(await closing, 0);
+  assert.equal(clock.pending, 0, "the wait before its replacement ended with the worker");
+  await clock.advance(1000);
+  assert.equal(spawned.length, 2, "and no replacement started");
 });
 
 test("Supervisor gives a slot a worker again when its worker drained on its own and the replacement then crashed", async () => {
