@@ -7,7 +7,7 @@
  */
 
 import type { ConfigView } from "../app.ts";
-import { describeError, RotaError, type RotaErrorCode } from "../errors.ts";
+import { describeError, isRotaErrorCode, RotaError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { PublishResult, SupervisorMessage, Versioned, WorkerMessage } from "../protocol.ts";
 
@@ -95,7 +95,10 @@ export class ConfigClient {
     if (!pending) return;
     this.#publishes.delete(id);
     if (ok) return pending.resolve({ version: version ?? this.#current.version, failed: failed ?? [] });
-    pending.reject(new RotaError((code ?? "ERR_ROTA_CONFIG") as RotaErrorCode, message.message ?? "publish failed"));
+    // Checked: the code crossed the IPC channel.
+    pending.reject(
+      new RotaError(isRotaErrorCode(code) ? code : "ERR_ROTA_CONFIG", message.message ?? "publish failed"),
+    );
   }
 
   /**

@@ -90,6 +90,16 @@ test("ConfigClient.view.publish() checks its input, asks the supervisor, and set
   await assert.rejects(conflict, { code: "ERR_ROTA_CONFIG_CONFLICT", message: "stale" });
 });
 
+test("ConfigClient.settle() rejects a refused publish with ERR_ROTA_CONFIG when the answer's code is not one of rota's", async () => {
+  const { config } = client();
+  const odd = config.view.publish({ a: 1 });
+  const bare = config.view.publish({ a: 2 });
+  config.settle({ rota: 1, type: "publish-result", id: 1, ok: false, code: "EWHATEVER", message: "no" } as never);
+  config.settle({ rota: 1, type: "publish-result", id: 2, ok: false });
+  await assert.rejects(odd, { code: "ERR_ROTA_CONFIG", message: "no" });
+  await assert.rejects(bare, { code: "ERR_ROTA_CONFIG", message: "publish failed" });
+});
+
 test("ConfigClient.abandon() settles every waiting publish, and later ones, with ERR_ROTA_CONFIG", async () => {
   const { config } = client();
   const waiting = config.view.publish({ a: 1 });
