@@ -219,6 +219,54 @@ export function pm2Contender(label: string, workers: number, exitAfter: number):
   };
 }
 
+/**
+ * The floor of replacement-first recycling (`bench/floor_recycling.js`): the
+ * runtime's own server replaced every 500 requests the way rota replaces a
+ * worker, with nothing of rota's; `recycle: false` is the same server never
+ * replaced, the one it is compared with.
+ */
+export function floorRecycling(key: RuntimeKey, label: string, recycle: boolean): Contender {
+  return {
+    label,
+    async start() {
+      const port = await freePort();
+      const { child, output } = launch([...TARGETS[key]().script, "bench/floor_recycling.js"], {
+        PORT: String(port),
+        RECYCLE: recycle ? "1" : "0",
+      });
+      const stop = started([child]);
+      try {
+        await waitFor(`${label} to listen`, () => {
+          if (child.exitCode !== null) throw new Error(`${label} exited: ${output()}`);
+          return output().includes("listening");
+        }, 15000);
+      } catch (error) {
+        await stop();
+        throw error;
+      }
+      const running = plain(`http://127.0.0.1:${port}/`, child.pid ?? 0, stop);
+      return { ...running, recycles: () => output().match(/^recycled$/gm)?.length ?? 0 };
+    },
+  };
+}
+
+/**
+ * The least a supervisor does (`bench/floor_supervisor.js`): one worker with
+ * an IPC channel, a message each way every 100 ms, and with `listen` a TCP
+ * listener; for its memory.
+ */
+export async function floorSupervisor(
+  key: RuntimeKey,
+  listen: boolean,
+): Promise<{ pid: number; stop: () => Promise<void> }> {
+  const { child, output } = launch([...TARGETS[key]().script, "bench/floor_supervisor.js"], {
+    LISTEN: listen ? "1" : "0",
+  });
+  const stop = started([child]);
+  await waitFor("a floor supervisor", () => output().includes("supervising"), 15000);
+  return { pid: child.pid ?? 0, stop };
+}
+
 /** A bare process of the runtime: `bench/idle.js`, for its memory. */
 export async function bareIdle(key: RuntimeKey): Promise<{ pid: number; stop: () => Promise<void> }> {
   const { child, output } = launch([...TARGETS[key]().script, "bench/idle.js"], {});

@@ -30,6 +30,8 @@ import {
   bareStart,
   type Contender,
   denoParallel,
+  floorRecycling,
+  floorSupervisor,
   ownServer,
   ownServerName,
   pm2Contender,
@@ -149,10 +151,24 @@ async function steadyGroup(
       pm2Contender(`PM2 cluster ×${workers}, app exits after ${MAX_REQUESTS}`, workers, MAX_REQUESTS),
     ]
     : [];
+  // Where the recycling targets are missed (Node, Deno), what the same recycling costs the runtime alone.
+  const floors: Contender[] = workers === 1 && key !== "bun"
+    ? [
+      floorRecycling(key, `${own}, never replaced (floor_recycling.js)`, false),
+      floorRecycling(key, `${own}, replaced every ${MAX_REQUESTS} as rota does, nothing of rota's`, true),
+    ]
+    : [];
   // Memory alone needs only the own server and rota under the same load.
-  const contenders = what.steady ? [primary, ...extras, rota, recycling, ...pm2] : [primary, rota];
+  const contenders = what.steady ? [primary, ...extras, rota, recycling, ...floors, ...pm2] : [primary, rota];
 
-  const rss = { supervisor: [] as number[], bare: [] as number[], worker: [] as number[], ownServer: [] as number[] };
+  const rss = {
+    supervisor: [] as number[],
+    bare: [] as number[],
+    floor: [] as number[],
+    floorListening: [] as number[],
+    worker: [] as number[],
+    ownServer: [] as number[],
+  };
   const uss = { worker: [] as number[], ownServer: [] as number[] };
   const afterRound = memory
     ? async (running: Map<string, Running>) => {
@@ -164,6 +180,14 @@ async function steadyGroup(
         rss.bare.push(await rssMb(bare.pid));
       } finally {
         await bare.stop();
+      }
+      for (const listen of [false, true]) {
+        const floor = await floorSupervisor(key, listen);
+        try {
+          (listen ? rss.floorListening : rss.floor).push(await rssMb(floor.pid));
+        } finally {
+          await floor.stop();
+        }
       }
       rss.supervisor.push(await rssMb(rotaServer.pid));
       const pids = rotaServer.workerPids();
@@ -188,6 +212,14 @@ async function steadyGroup(
       vs: { label: `bare ${runtime} process`, samples: rss.bare },
     };
     supervisor.checks = [{ label: "≤ 1.5×", met: rowRatio(supervisor) <= 1.5 }];
+    const floor = (what: string, samples: number[]): Row => ({
+      ...base,
+      comparison: "memory after load",
+      contender: `the least a supervisor does: ${what} (floor_supervisor.js)`,
+      unit: "MB",
+      samples,
+      vs: { label: `bare ${runtime} process`, samples: rss.bare },
+    });
     const workerRow = (what: string, mine: number[], theirs: number[]): Row => {
       const overhead = median(mine.map((w, i) => w - theirs[i]));
       return {
@@ -202,6 +234,8 @@ async function steadyGroup(
     };
     return [
       supervisor,
+      floor("a worker and IPC", rss.floor),
+      floor("a worker, IPC and a TCP listener", rss.floorListening),
       workerRow("RSS", rss.worker, rss.ownServer),
       workerRow("private (USS)", uss.worker, uss.ownServer),
     ];
@@ -245,6 +279,13 @@ async function steadyGroup(
     ];
   }
   rows.push(recycleRow);
+  if (floors.length === 2) {
+    const [never, replaced] = floors.map(get);
+    const floorRow = measured(`the floor: recycling every ${MAX_REQUESTS} vs not, no rota`, replaced, never);
+    floorRow.recycles = replaced.recycles;
+    floorRow.noWorkerReadyMs = "n/a";
+    rows.push(floorRow);
+  }
   if (pm2.length === 2) {
     const [plainPm2, exiting] = pm2.map(get);
     rows.push(measured("PM2 vs rota", plainPm2, get(rota)));
