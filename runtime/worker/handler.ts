@@ -169,13 +169,10 @@ function answer(
   const guarded = env.limits?.guard(request, connection?.watchSignal !== false);
   const called = callApp(guarded?.request ?? request, state, env, connection);
   if (guarded) {
-    return guarded.settle(Promise.resolve(called)).then((response) => {
-      // rota's own 413 (a streamed body above --max-body) says `Connection: close`; where the runtime says it too,
-      // it is said once. Only on this path: reading a response's headers takes `@hono/node-server` off its fast path.
-      if (connection?.closesItself === true && response.headers.get("connection")?.toLowerCase() === "close") {
-        response = closeConnection(response, connection);
-      }
-      return sent(response, request, env, connection);
+    return guarded.settle(Promise.resolve(called)).then(({ response, limit }) => {
+      // rota's own 413 (a streamed body above --max-body) closes the connection, as the declared-length one does.
+      const answered = limit === "max-body" ? closeConnection(response, connection) : response;
+      return sent(answered, request, env, connection);
     });
   }
   if (called instanceof Promise) return called.then((response) => sent(response, request, env, connection));

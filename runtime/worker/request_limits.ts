@@ -34,9 +34,19 @@ export interface Guarded {
    * Race the app's answer against the limits.
    *
    * @param answer The app's answer (never rejects).
-   * @returns The app's answer, or rota's 504 or 413 when a limit came first.
+   * @returns The app's answer, or rota's 504 or 413 when a limit came first, and which.
    */
-  settle(answer: Promise<Response>): Promise<Response>;
+  settle(answer: Promise<Response>): Promise<Settled>;
+}
+
+/** The answer a guarded request gets. */
+export interface Settled {
+  readonly response: Response;
+  /**
+   * The limit rota answered for, when it did: `max-body`'s 413 closes the
+   * connection (the body was not read to its end); the 504 does not.
+   */
+  readonly limit?: "max-body" | "request-timeout";
 }
 
 /**
@@ -153,7 +163,7 @@ export class RequestLimits {
     answer: Promise<Response>,
     body: { overflowed: Promise<void>; rest: () => Promise<void> },
     timedOut: AbortController,
-  ): Promise<Response> {
+  ): Promise<Settled> {
     const { clock, requestTimeout, maxBody, warn } = this.#options;
     return new Promise((resolve) => {
       let settled = false;
@@ -168,7 +178,7 @@ export class RequestLimits {
           if (!claim()) return;
           warn("request-timeout", `request timed out after ${requestTimeout}ms: ${routeOf(request)}`);
           timedOut.abort(new DOMException(`request timed out after ${requestTimeout}ms`, "TimeoutError"));
-          resolve(gatewayTimeout());
+          resolve({ response: gatewayTimeout(), limit: "request-timeout" });
         }, requestTimeout)
         : undefined;
       void body.overflowed.then(async () => {
@@ -177,11 +187,11 @@ export class RequestLimits {
         // The rest is read first: a runtime that closes the connection after the answer (the client asked it to)
         // while body bytes are unread sends a reset, and a client still sending then never reads the 413.
         await body.rest();
-        resolve(payloadTooLarge());
+        resolve({ response: payloadTooLarge(), limit: "max-body" });
       });
       void answer.then((response) => {
         // When rota answered (or will) for the app, the app's late answer is released.
-        if (claim()) resolve(response);
+        if (claim()) resolve({ response });
         else response.body?.cancel().catch(() => {});
       });
     });

@@ -67,15 +67,15 @@ test("RequestLimits stops a streamed body that passes --max-body and answers 413
       return new Response("app gave up", { status: 400 });
     },
   );
-  const response = await guarded.settle(app);
-  assert.equal(response.status, 413);
+  const { response, limit } = await guarded.settle(app);
+  assert.deepEqual([response.status, limit], [413, "max-body"]);
   await app;
   assert.equal(appSaw, "ERR_ROTA_BODY_TOO_LARGE");
   assert.deepEqual(warned, ["max-body: request body passed --max-body 1000 while streaming: POST /upload"]);
 
   const small = l.guard(post(chunked(2, 400)))!;
   const read = await small.settle(small.request.text().then((text) => new Response(String(text.length))));
-  assert.equal(await read.text(), "800");
+  assert.deepEqual([await read.response.text(), read.limit], ["800", undefined]);
 });
 
 test("RequestLimits reads and throws away the rest of a chunked body before its 413, so that no reset loses it", async () => {
@@ -96,7 +96,7 @@ test("RequestLimits reads and throws away the rest of a chunked body before its 
       return new Response("app gave up", { status: 400 });
     },
   );
-  const response = await guarded.settle(app);
+  const { response } = await guarded.settle(app);
   assert.equal(appSaw, "ERR_ROTA_BODY_TOO_LARGE", "the app's read failed at the limit");
   assert.equal(response.status, 413, "rota's answer, not the app's 400 that came first");
   assert.equal(pulled, 51, "every chunk the client sent was read before the answer");
@@ -120,7 +120,7 @@ test("RequestLimits answers 413 at LINGER_MS to a chunked body still coming, and
   let got: Response | undefined;
   void guarded.settle(
     guarded.request.text().then(() => new Response("read it all"), () => new Response("gave up", { status: 400 })),
-  ).then((response) => (got = response));
+  ).then(({ response }) => (got = response));
   // A function, so that the checks below are not narrowed by the one before the deadline.
   const answer = () => got;
   await clock.advance(LINGER_MS - 100);
@@ -141,14 +141,15 @@ test("RequestLimits answers 504 at --request-timeout, aborts the request's signa
   let late: (response: Response) => void = () => {};
   const app = new Promise<Response>((resolve) => (late = resolve));
   let got: Response | undefined;
-  void guarded.settle(app).then((response) => (got = response));
+  let limit: string | undefined;
+  void guarded.settle(app).then((settled) => ({ response: got, limit } = settled));
   // A function, so that the checks below are not narrowed by the one before the timeout.
   const answer = () => got;
   await clock.advance(999);
   assert.equal(answer(), undefined);
   assert.equal(guarded.request.signal.aborted, false);
   await clock.advance(1);
-  assert.equal(answer()?.status, 504);
+  assert.deepEqual([answer()?.status, limit], [504, "request-timeout"]);
   assert.deepEqual(await answer()?.json(), { error: "gateway timeout" });
   assert.equal(guarded.request.signal.aborted, true);
   assert.equal((guarded.request.signal.reason as DOMException).name, "TimeoutError");
@@ -162,7 +163,7 @@ test("RequestLimits answers 504 at --request-timeout, aborts the request's signa
 test("RequestLimits passes an answer that comes in time, and clears its timer", async () => {
   const { clock, limits: l } = limits({ requestTimeout: 1000 });
   const guarded = l.guard(new Request("http://x/"))!;
-  const response = await guarded.settle(Promise.resolve(new Response("on time")));
+  const { response } = await guarded.settle(Promise.resolve(new Response("on time")));
   assert.equal(await response.text(), "on time");
   assert.equal(clock.pending, 0);
 });
