@@ -509,13 +509,11 @@ export class Supervisor {
     // Readiness first: load balancers hear 503 while the workers still serve.
     this.#health.update(this.#currentHealth());
     this.#lifecycle.emit({ type: "stopping", delayMs: delay });
+    // A lifecycle listener may have forced the stop meanwhile: that stop killed every worker already.
+    if (!how.force && this.#forced()) return this.#closed;
     if (delay > 0 && this.#live.size > 0) {
       const delayed = this.#host.clock.setTimeout(() => this.#drainEveryWorker(), delay);
-      // Not taken when a lifecycle listener forced the stop meanwhile: that stop kills every worker.
-      if (!this.#move({ type: "delay-started", timer: delayed })) {
-        this.#host.clock.clearTimeout(delayed);
-        return this.#closed;
-      }
+      this.#move({ type: "delay-started", timer: delayed });
       this.#log.info(
         `serving ${delay}ms more (--shutdown-delay) while readiness answers 503, then draining every worker`,
         { event: "rota.stopping" },
@@ -572,6 +570,12 @@ export class Supervisor {
       }
     }
     return { from, to };
+  }
+
+  /** Whether the stop under way kills rather than drains. */
+  #forced(): boolean {
+    const phase = this.#phase;
+    return phase.kind === "stopping" && phase.forced;
   }
 
   #isStopping(): boolean {

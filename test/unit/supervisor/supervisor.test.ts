@@ -15,6 +15,8 @@ class FakeWorker implements WorkerProcess {
   readonly received: SupervisorMessage[] = [];
   readonly signals: string[] = [];
   exited = false;
+  /** Whether SIGKILL ends it at once; a real process exits a moment later. */
+  exitsOnKill = true;
 
   constructor(pid: number, request: SpawnRequest) {
     this.pid = pid;
@@ -34,7 +36,7 @@ class FakeWorker implements WorkerProcess {
   }
   kill(signal: "SIGTERM" | "SIGKILL"): void {
     this.signals.push(signal);
-    if (signal === "SIGKILL") this.exit({ code: null, signal });
+    if (signal === "SIGKILL" && this.exitsOnKill) this.exit({ code: null, signal });
   }
   say(message: Record<string, unknown>): void {
     this.request.onMessage({ rota: 1, ...message });
@@ -736,6 +738,29 @@ test("Supervisor.forceClose() during the shutdown delay kills every worker at on
   assert.equal(await forced, 1);
   await clock.advance(10_000);
   assert.deepEqual(spawned[0].orders, [], "no drain after the kill");
+});
+
+test("Supervisor lets a lifecycle listener force a graceful stop as it begins: exit code 1, every worker killed once, nothing drained", async () => {
+  for (const shutdownDelay of [0, 5000]) {
+    const { supervisor, spawned, clock } = supervisorOn(2, { shutdownDelay });
+    const starting = supervisor.start();
+    spawned.forEach((w) => w.ready());
+    await starting;
+    let forced: Promise<number> | undefined;
+    supervisor.onLifecycle((event) => {
+      if (event.type === "stopping") forced = supervisor.forceClose();
+    });
+    // Killed workers exit a moment later, as real ones do.
+    spawned.forEach((w) => (w.exitsOnKill = false));
+    const closing = supervisor.close();
+    assert.deepEqual(spawned.map((w) => w.signals), [["SIGKILL"], ["SIGKILL"]], `delay ${shutdownDelay}`);
+    spawned.forEach((w) => w.exit({ code: null, signal: "SIGKILL" }));
+    assert.equal(await closing, 1);
+    assert.equal(await forced, 1);
+    await clock.advance(10_000);
+    assert.deepEqual(spawned.map((w) => w.orders), [[], []], `no drain after the kill (delay ${shutdownDelay})`);
+    assert.equal(clock.pending, 0, "no timer left behind");
+  }
 });
 
 test("Supervisor does not count the workers a forced stop kills as crashes, nor log them as unexpected", async () => {
