@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: every comparison of issue 9, with wrk, on 127.0.0.1.
- * * - steady: per runtime and W = 1, 2, the runtime's own server, rota, rota
+ *
+ * - steady: per runtime and W = 1, 2, the runtime's own server, rota, rota
  *   recycling every 500 requests (and PM2 on Node 20; on Node and Deno at
  *   W = 1, the floor: the own server recycled the same way with nothing of
  *   rota's, and never), all started once and loaded in turn, round after
@@ -8,9 +9,9 @@
  * - replacement: per runtime, a one-worker rota reloaded (SIGHUP) again and
  *   again: the replacement's spawn → ready against a bare process importing
  *   the app and running its init, and its first second of traffic against
- *   the same worker warm. * - memory: supervisor RSS against a bare runtime process (and the least a
- *   supervisor does, `floor_supervisor.js`), worker RSS and
- *   private memory (USS: what one more worker costs, the runtime's shared
+ *   the same worker warm.
+ * - memory: supervisor RSS against a bare runtime process (and the least a
+ *   supervisor does, `floor_supervisor.js`), worker RSS and private memory (USS: what one more worker costs, the runtime's shared
  *   code pages left out) against the own server's, after the same load
  *   (taken from the steady W = 1 group).
  *
