@@ -45,7 +45,7 @@ of each comparison (ABAB...), and prints one table. A full run with every sectio
 and runtime writes bench/results.md and the README's Benchmarks table; other runs
 write bench/.out/last.md unless --out says otherwise.
 
-  --quick              1 round of 2 s per contender, 1 replacement cycle (under 3 minutes)
+  --quick              1 round of 2 s per contender, no warm-up, 1 replacement cycle (under 3 minutes)
   --runs <n>           alternating rounds per comparison (default 3)
   --seconds <n>        seconds of wrk per run (default 10)
   --cycles <n>         replacement cycles per runtime (default 3)

@@ -250,25 +250,22 @@ export function floorRecycling(key: RuntimeKey, label: string, recycle: boolean)
   };
 }
 
-/** How long the floor supervisor runs before its memory is read. */
-const FLOOR_SUPERVISOR_MS = 3000;
-
 /**
  * The least a supervisor does (`bench/floor_supervisor.js`): one worker with
  * an IPC channel, a message each way every 100 ms, and with `listen` a TCP
- * listener; for its memory.
+ * listener; for its memory, once it has run `runMs`.
  */
 export async function floorSupervisor(
   key: RuntimeKey,
   listen: boolean,
+  runMs: number,
 ): Promise<{ pid: number; stop: () => Promise<void> }> {
   const { child, output } = launch([...TARGETS[key]().script, "bench/floor_supervisor.js"], {
     LISTEN: listen ? "1" : "0",
   });
   const stop = started([child]);
   await waitFor("a floor supervisor", () => output().includes("supervising"), 15000);
-  // Read after a few seconds of its messages, as rota's supervisor is read after a round of traffic.
-  await new Promise((resolve) => setTimeout(resolve, FLOOR_SUPERVISOR_MS));
+  await new Promise((resolve) => setTimeout(resolve, runMs));
   return { pid: child.pid ?? 0, stop };
 }
 

@@ -69,14 +69,20 @@ interface Series {
 }
 
 /**
- * Start every contender, warm each once, then load them in turn for `runs`
- * rounds (ABCABC...), calling `afterRound` with the running ones after each.
+ * Start every contender, warm each once (unless `warm` is false: --quick is a
+ * smoke test), then load them in turn for `runs` rounds (ABCABC...), calling
+ * `afterRound` with the running ones after each.
  */
 async function runGroup(
   contenders: readonly Contender[],
-  options: { runs: number; seconds: number; afterRound?: (running: Map<string, Running>) => Promise<void> },
+  options: {
+    runs: number;
+    seconds: number;
+    warm: boolean;
+    afterRound?: (running: Map<string, Running>) => Promise<void>;
+  },
 ): Promise<Map<string, Series>> {
-  const { runs, seconds, afterRound } = options;
+  const { runs, seconds, warm, afterRound } = options;
   const series = new Map<string, Series>(
     contenders.map((c) => [c.label, { label: c.label, rps: [], p99: [], errors: 0, recycles: 0, stopped: {} }]),
   );
@@ -88,7 +94,7 @@ async function runGroup(
     else series.get(label)!.failed = String((start.reason as Error)?.message ?? start.reason).split("\n")[0];
   });
   try {
-    for (const [label, server] of running) {
+    for (const [label, server] of warm ? running : []) {
       say(`  warming ${label}`);
       await wrk(server.url, { connections: CONNECTIONS, seconds: 1 });
     }
@@ -163,6 +169,8 @@ async function steadyGroup(
   // Memory alone needs only the own server and rota under the same load.
   const contenders = what.steady ? [primary, ...extras, rota, recycling, ...floors, ...pm2] : [primary, rota];
 
+  // Read after a few seconds of its messages, as rota's supervisor is read after a round of traffic (1 s with --quick).
+  const floorMs = options.quick ? 1000 : 3000;
   const rss = {
     supervisor: [] as number[],
     bare: [] as number[],
@@ -183,13 +191,13 @@ async function steadyGroup(
       } finally {
         await bare.stop();
       }
-      for (const listen of [false, true]) {
-        const floor = await floorSupervisor(key, listen);
-        try {
-          (listen ? rss.floorListening : rss.floor).push(await rssMb(floor.pid));
-        } finally {
-          await floor.stop();
-        }
+      // Both at once: each is read after the same run of its own messages.
+      const floors = await Promise.all([false, true].map((listen) => floorSupervisor(key, listen, floorMs)));
+      try {
+        rss.floor.push(await rssMb(floors[0].pid));
+        rss.floorListening.push(await rssMb(floors[1].pid));
+      } finally {
+        await Promise.all(floors.map((floor) => floor.stop()));
       }
       rss.supervisor.push(await rssMb(rotaServer.pid));
       const pids = rotaServer.workerPids();
@@ -201,7 +209,12 @@ async function steadyGroup(
     : undefined;
 
   say(`${runtime}, W=${workers}: ${contenders.map((c) => c.label).join(" / ")}`);
-  const series = await runGroup(contenders, { runs: options.runs, seconds: options.seconds, afterRound });
+  const series = await runGroup(contenders, {
+    runs: options.runs,
+    seconds: options.seconds,
+    warm: !options.quick,
+    afterRound,
+  });
   const base = { runtime, workers };
   function memoryRows(): Row[] {
     if (!memory || rss.supervisor.length === 0) return [];
