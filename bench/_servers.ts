@@ -106,6 +106,32 @@ function launch(
   return { child, output: () => output };
 }
 
+/**
+ * Launch `count` processes of one server and wait until each says "listening";
+ * when one does not, every one is stopped again.
+ */
+async function launchListening(
+  label: string,
+  command: readonly string[],
+  env: Record<string, string>,
+  count = 1,
+): Promise<{ launched: ReturnType<typeof launch>[]; stop: () => Promise<void> }> {
+  const launched = Array.from({ length: count }, () => launch(command, env));
+  const stop = started(launched.map((l) => l.child));
+  try {
+    for (const { output, child } of launched) {
+      await waitFor(`${label} to listen`, () => {
+        if (child.exitCode !== null) throw new Error(`${label} exited: ${output()}`);
+        return output().includes("listening");
+      }, 15000);
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { launched, stop };
+}
+
 function plain(url: string, pid: number, stop: () => Promise<void>): Running {
   return {
     url,
@@ -140,19 +166,7 @@ export function ownServer(
         REUSE_PORT: processes > 1 ? "1" : "0",
         CLUSTER_WORKERS: String(clusterWorkers),
       };
-      const launched = Array.from({ length: processes }, () => launch([...script, "bench/own_server.js"], env));
-      const stop = started(launched.map((l) => l.child));
-      try {
-        for (const { output, child } of launched) {
-          await waitFor(`${label} to listen`, () => {
-            if (child.exitCode !== null) throw new Error(`${label} exited: ${output()}`);
-            return output().includes("listening");
-          }, 15000);
-        }
-      } catch (error) {
-        await stop();
-        throw error;
-      }
+      const { launched, stop } = await launchListening(label, [...script, "bench/own_server.js"], env, processes);
       return plain(`http://127.0.0.1:${port}/`, launched[0].child.pid ?? 0, stop);
     },
   };
@@ -230,20 +244,11 @@ export function floorRecycling(key: RuntimeKey, label: string, recycle: boolean)
     label,
     async start() {
       const port = await freePort();
-      const { child, output } = launch([...TARGETS[key]().script, "bench/floor_recycling.js"], {
-        PORT: String(port),
-        RECYCLE: recycle ? "1" : "0",
-      });
-      const stop = started([child]);
-      try {
-        await waitFor(`${label} to listen`, () => {
-          if (child.exitCode !== null) throw new Error(`${label} exited: ${output()}`);
-          return output().includes("listening");
-        }, 15000);
-      } catch (error) {
-        await stop();
-        throw error;
-      }
+      const { launched: [{ child, output }], stop } = await launchListening(
+        label,
+        [...TARGETS[key]().script, "bench/floor_recycling.js"],
+        { PORT: String(port), RECYCLE: recycle ? "1" : "0" },
+      );
       const running = plain(`http://127.0.0.1:${port}/`, child.pid ?? 0, stop);
       return { ...running, recycles: () => output().match(/^recycled$/gm)?.length ?? 0 };
     },

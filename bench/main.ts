@@ -11,9 +11,10 @@
  *   the app and running its init, and its first second of traffic against
  *   the same worker warm.
  * - memory: supervisor RSS against a bare runtime process (and the least a
- *   supervisor does, `floor_supervisor.js`), worker RSS and private memory (USS: what one more worker costs, the runtime's shared
- *   code pages left out) against the own server's, after the same load
- *   (taken from the steady W = 1 group).
+ *   supervisor does, `floor_supervisor.js`), worker RSS and private memory
+ *   (USS: what one more worker costs, the runtime's shared code pages left
+ *   out) against the own server's, after the same load (taken from the
+ *   steady W = 1 group).
  *
  * Prints one Markdown table and writes it (see --help). Not a test: nothing
  * here passes or fails; the target column says where issue 9's targets stand.
