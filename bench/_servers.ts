@@ -4,7 +4,7 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { alive, freePort, ROOT, Rota, TARGETS, waitFor } from "../test/_harness.ts";
@@ -332,6 +332,31 @@ export async function privateMb(pid: number): Promise<number> {
   } catch {
     return NaN;
   }
+}
+
+/**
+ * CPU time a process has spent so far, in ms (Linux `/proc/<pid>/task/<tid>/schedstat`, nanoseconds on a CPU),
+ * split between its main thread (the event loop, where requests are answered) and its other threads: V8's
+ * background compilers and GC helpers on Node and Deno, JavaScriptCore's on Bun. NaN when the process is gone.
+ */
+export async function threadCpuMs(pid: number): Promise<{ main: number; background: number }> {
+  let tids: string[];
+  try {
+    tids = await readdir(`/proc/${pid}/task`);
+  } catch {
+    return { main: NaN, background: NaN };
+  }
+  let main = 0;
+  let background = 0;
+  for (const tid of tids) {
+    // A thread that ends between two readings takes its time with it (V8's and JSC's helpers are long-lived).
+    const ns = Number(
+      await readFile(`/proc/${pid}/task/${tid}/schedstat`, "utf8").then((s) => s.split(" ")[0], () => 0),
+    );
+    if (tid === String(pid)) main += ns / 1e6;
+    else background += ns / 1e6;
+  }
+  return { main, background };
 }
 
 /** Resident set size of a process in MB (Linux /proc), or NaN when it is gone. */

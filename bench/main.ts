@@ -9,7 +9,9 @@
  * - replacement: per runtime, a one-worker rota reloaded (SIGHUP) again and
  *   again: the replacement's spawn → ready against a bare process importing
  *   the app and running its init, and its first second of traffic against
- *   the same worker warm.
+ *   the same worker warm; the same first second for the runtime's own server
+ *   started afresh (the floor), and the CPU each spends in it on threads
+ *   besides the main one (the engine's compilers).
  * - memory: supervisor RSS against a bare runtime process (and the least a
  *   supervisor does, `floor_supervisor.js`), worker RSS and private memory
  *   (USS: what one more worker costs, the runtime's shared code pages left
@@ -44,6 +46,7 @@ import {
   type Running,
   runtimeName,
   type Stopped,
+  threadCpuMs,
 } from "./_servers.ts";
 import { markdownTable, median, p99Ratio, replaceBetween, type Row, rowRatio } from "./_table.ts";
 import { ensureWrk, wrk } from "./_wrk.ts";
@@ -346,6 +349,33 @@ function replacementTimes(log: string, generation: number): { ms: number; initMs
   return { ms: at(ready) - at(spawned), initMs: Number(/in (\d+)ms/.exec(init?.msg ?? "")?.[1]) };
 }
 
+/** The pid of worker 0.`generation`, from the supervisor's "is ready and replaces" line. */
+function replacementPid(log: string, generation: number): number {
+  const ready = jsonLines(log).find((l) =>
+    l.name === "supervisor" && l.msg.startsWith(`worker 0.${generation} (`) && l.msg.includes("is ready")
+  );
+  return Number(/\(pid (\d+)\)/.exec(ready?.msg ?? "")?.[1]);
+}
+
+/**
+ * A fresh process's first second of load, then (after `gap` seconds more) a
+ * warm one: the throughput of each, and the CPU its threads other than the
+ * main one spent in the first second (mostly the JavaScript engine compiling
+ * the request path's hot functions, on its own threads).
+ */
+async function firstSecond(
+  url: string,
+  pid: number,
+  gap: number,
+): Promise<{ first: number; warm: number; backgroundMs: number }> {
+  const before = await threadCpuMs(pid);
+  const first = (await wrk(url, { connections: CONNECTIONS, seconds: 1 })).requestsPerSecond;
+  const after = await threadCpuMs(pid);
+  await wrk(url, { connections: CONNECTIONS, seconds: gap });
+  const warm = (await wrk(url, { connections: CONNECTIONS, seconds: 1 })).requestsPerSecond;
+  return { first, warm, backgroundMs: after.background - before.background };
+}
+
 /** Rows of the replacement section for one runtime. */
 async function replacementSection(key: RuntimeKey, options: BenchOptions): Promise<Row[]> {
   const runtime = runtimeName(key);
@@ -360,6 +390,10 @@ async function replacementSection(key: RuntimeKey, options: BenchOptions): Promi
   const bareOverhead: number[] = [];
   const server: number[] = [];
   const serverOverhead: number[] = [];
+  const background: number[] = [];
+  const ownFirst: number[] = [];
+  const ownWarm: number[] = [];
+  const ownBackground: number[] = [];
   const gap = options.quick ? 1 : 3;
   const rota = await rotaContender(key, "rota", ["--workers", "1", "--log-format", "json"]).start();
   const warmed = await rotaContender(key, "rota, warm-up", ["--workers", "1", "--log-format", "json"], {
@@ -376,9 +410,20 @@ async function replacementSection(key: RuntimeKey, options: BenchOptions): Promi
         30000,
         5,
       );
-      first.push((await wrk(rota.url, { connections: CONNECTIONS, seconds: 1 })).requestsPerSecond);
-      await wrk(rota.url, { connections: CONNECTIONS, seconds: gap });
-      warm.push((await wrk(rota.url, { connections: CONNECTIONS, seconds: 1 })).requestsPerSecond);
+      const fresh = await firstSecond(rota.url, replacementPid(rota.log(), cycle), gap);
+      first.push(fresh.first);
+      warm.push(fresh.warm);
+      background.push(fresh.backgroundMs);
+      // The floor of that first second: the runtime's own server, started afresh.
+      const own = await ownServer(key, "own server").start();
+      try {
+        const ownFresh = await firstSecond(own.url, own.pid, gap);
+        ownFirst.push(ownFresh.first);
+        ownWarm.push(ownFresh.warm);
+        ownBackground.push(ownFresh.backgroundMs);
+      } finally {
+        await own.stop();
+      }
       // The same with the app's warm-up, alternating with the plain one.
       const warmedBefore = warmed.log().match(/is ready and replaces/g)?.length ?? 0;
       process.kill(warmed.pid, "SIGHUP");
@@ -415,6 +460,22 @@ async function replacementSection(key: RuntimeKey, options: BenchOptions): Promi
     vs: { label: `same worker after ${gap + 1} s of load`, samples: warm },
   };
   firstRow.checks = [{ label: "≥ 0.8×", met: rowRatio(firstRow) >= 0.8 }];
+  const ownFirstRow: Row = {
+    ...base,
+    comparison: "a replacement's first second",
+    contender: `the floor: ${ownServerName(key)} started afresh, first 1 s after listening`,
+    unit: "req/s",
+    samples: ownFirst,
+    vs: { label: `same server after ${gap + 1} s of load`, samples: ownWarm },
+  };
+  const backgroundRow: Row = {
+    ...base,
+    comparison: "a fresh process's first second: CPU of its threads besides the main one (JIT compilers, GC)",
+    contender: "rota replacement",
+    unit: "ms",
+    samples: background,
+    vs: { label: `${ownServerName(key)} started afresh`, samples: ownBackground },
+  };
   const warmedRow: Row = {
     ...base,
     comparison: "a replacement's first second",
@@ -447,7 +508,7 @@ async function replacementSection(key: RuntimeKey, options: BenchOptions): Promi
     vs: { label: "bare process", samples: bareOverhead },
   };
   const serverOverheadRow: Row = { ...overheadRow, vs: { label: "bare server", samples: serverOverhead } };
-  return [firstRow, warmedRow, spawnRow, spawnServerRow, overheadRow, serverOverheadRow];
+  return [firstRow, ownFirstRow, backgroundRow, warmedRow, spawnRow, spawnServerRow, overheadRow, serverOverheadRow];
 }
 
 function versions(): string {
