@@ -56,7 +56,10 @@ describe("how Deno workers serve", { timeout: 120_000 }, () => {
     assert.doesNotMatch(rota.log, /node:http/);
     // Spawned by the supervisor itself, with rota's own channel: no Node IPC channel, so none of Deno's Node layer.
     for (const pid of rota.workerPids()) {
-      assert.deepEqual(workerStart(pid), { forked: false, command: `run -A --unstable-net ${join(ROOT, "main.ts")}` });
+      assert.deepEqual(workerStart(pid), {
+        forked: false,
+        command: `run -A --unstable-net --v8-flags=--min-semi-space-size=2 ${join(ROOT, "main.ts")}`,
+      });
     }
     assert.equal((await rota.stop()).code, 0);
   });

@@ -201,25 +201,25 @@ describe("how the supervisor starts a Deno worker itself", () => {
     );
   });
 
-  test("all permissions and --unstable-net, once; a heap limit with --max-memory unless the user set one", () => {
+  test("all permissions, --unstable-net once, one --v8-flags: a young generation of 2 MiB and a heap limit with --max-memory, unless the user set them", () => {
     assert.deepEqual(workerArguments("/r/main.ts", ["--unstable-net"], 0), [
       "run",
       "-A",
       "--unstable-net",
+      "--v8-flags=--min-semi-space-size=2",
       "/r/main.ts",
     ]);
-    const withLimit = workerArguments("/r/main.ts", [], 512 * 2 ** 20);
-    assert.match(withLimit.join(" "), /^run -A --unstable-net --v8-flags=--max-old-space-size=\d+ \/r\/main\.ts$/);
-    assert.deepEqual(workerArguments("/r/main.ts", ["--v8-flags=--max-old-space-size=300"], 512 * 2 ** 20), [
-      "run",
-      "-A",
-      "--unstable-net",
-      "--v8-flags=--max-old-space-size=300",
-      "/r/main.ts",
-    ]);
-    assert.doesNotMatch(
-      workerArguments("/r/main.ts", [], 512 * 2 ** 20, "--max-old-space-size=100").join(" "),
-      /--v8-flags/,
+    assert.match(
+      workerArguments("/r/main.ts", ["--unstable-kv"], 512 * 2 ** 20).join(" "),
+      /^run -A --unstable-net --unstable-kv --v8-flags=--min-semi-space-size=2,--max-old-space-size=\d+ \/r\/main\.ts$/,
+    );
+    assert.deepEqual(
+      workerArguments("/r/main.ts", ["--v8-flags=--max-old-space-size=300,--max-semi-space-size=8"], 512 * 2 ** 20),
+      ["run", "-A", "--unstable-net", "--v8-flags=--max-old-space-size=300,--max-semi-space-size=8", "/r/main.ts"],
+    );
+    assert.deepEqual(
+      workerArguments("/r/main.ts", [], 512 * 2 ** 20, "--max-old-space-size=100"),
+      ["run", "-A", "--unstable-net", "--v8-flags=--min-semi-space-size=2", "/r/main.ts"],
     );
   });
 
