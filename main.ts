@@ -10,11 +10,14 @@
  * @module
  */
 
-import { holdSignals } from "./adapters/_node/early_signals.ts";
+import { holdSignals } from "./adapters/early_signals.ts";
+import { spawnedChannelPath } from "./adapters/_deno/channel.ts";
 
 // From the first moment: a SIGTERM while the rest of rota loads is held, not fatal.
 const held = holdSignals();
 
 // Not awaited: nothing may wait on this module's evaluation (an app module
-// that imports "rota" shares its dependencies).
-void import("./adapters/mod.ts").then(({ main }) => main(held));
+// that imports "rota" shares its dependencies). A Deno worker its supervisor
+// spawned itself loads nothing of Node's (adapters/_deno/spawn.ts).
+void (spawnedChannelPath() === undefined ? import("./adapters/mod.ts") : import("./adapters/_deno/worker_main.ts"))
+  .then(({ main }) => main(held));

@@ -29,7 +29,7 @@ import { ensureConnectionMigration, migrationWarnings } from "./_node/connection
 import { entryPath } from "./_node/entry.ts";
 import { listenError, probePort, processHost, SPEC_VARIABLE, takeSpec } from "./_node/process.ts";
 import { refusalFailed, refuseNewHandshakes } from "./_linux/listening_socket.ts";
-import { openLibc } from "./_bun/libc.ts";
+import { bunProcFiles, openLibc } from "./_bun/libc.ts";
 import {
   BunConnection,
   type BunHandlers,
@@ -202,7 +202,7 @@ export const host: Host = {
         const port = current?.port;
         if (final && port !== undefined) {
           try {
-            await refuseNewHandshakes(await openLibc(), port);
+            await refuseNewHandshakes(await openLibc(), bunProcFiles, port);
           } catch (error) {
             warn(refusalFailed(error));
           }

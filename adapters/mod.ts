@@ -14,7 +14,7 @@ import type { Host } from "../runtime/host.ts";
 import type { ServeOptions } from "../runtime/options.ts";
 import { type Server, startServer } from "../runtime/server.ts";
 import { runWorker } from "../runtime/worker/worker.ts";
-import type { HeldSignals } from "./_node/early_signals.ts";
+import type { HeldSignals } from "./early_signals.ts";
 
 /**
  * The host for the runtime this code runs on. Deno first, then Bun: both

@@ -13,6 +13,9 @@
 /** The protocol version carried in every message. */
 export const PROTOCOL_VERSION = 1;
 
+/** The environment variable that carries a worker's spec (JSON) from its supervisor, on every runtime. */
+export const SPEC_VARIABLE = "ROTA_WORKER_SPEC";
+
 /** What the supervisor hands a new worker (through its environment). */
 export interface WorkerSpec {
   /** Absolute URL of the application module. */

@@ -4,7 +4,7 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import http from "node:http";
 import { createServer } from "node:net";
 import { delimiter, join, resolve } from "node:path";
@@ -227,6 +227,20 @@ export class Rota {
 }
 
 const running = new Set<Rota>();
+
+/**
+ * How a worker process was started (Linux `/proc`): whether it was forked
+ * with Node's IPC channel (as `node:cluster` forks), and its command line
+ * after the executable.
+ */
+export function workerStart(pid: number): { forked: boolean; command: string } {
+  const environment = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+  const command = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((part) => part !== "");
+  return {
+    forked: environment.some((entry) => entry.startsWith("NODE_CHANNEL_FD=")),
+    command: command.slice(1).join(" "),
+  };
+}
 
 /** Kill, by pid, every rota a test started and left running (after a failed assertion). */
 export async function killLeftovers(): Promise<void> {

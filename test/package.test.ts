@@ -33,6 +33,7 @@ import {
   systemNode,
   type Target,
   waitFor,
+  workerStart,
 } from "./_harness.ts";
 
 const BIN = join(ROOT, "node_modules", ".bin");
@@ -232,17 +233,25 @@ describe("the npm package", { timeout: 300_000 }, () => {
     });
   }
 
-  // The README's commands for Bun and Deno, on the same install.
+  // The README's commands for Bun and Deno, on the same install (Deno both ways it serves: with --unstable-net its
+  // workers are spawned by the supervisor itself, running the installed dist/main.js).
   for (
     const [name, command] of [
       ["Bun", [join(BIN, "bunx"), "--bun", "rota"]],
       ["Deno", [join(BIN, "deno"), "run", "-A", "npm:rota"]],
+      ["Deno", [join(BIN, "deno"), "run", "-A", "--unstable-net", "npm:rota"]],
     ] as const
   ) {
-    test(`${name} runs the installed package with one copy of rota`, async () => {
+    test(`${name} runs the installed package with one copy of rota (${command.slice(1).join(" ")})`, async () => {
       const target: Target = { name, script: [], command };
       const rota = await Rota.serve(target, "one_copy.js", ["--workers", "1"], { cwd: project });
       assert.match(rota.log, new RegExp(`on ${name.toLowerCase()}`));
+      if (command.includes("--unstable-net")) {
+        // On Deno.serve, from node_modules: spawned by the supervisor itself, running the installed program.
+        const started = workerStart(rota.workerPids()[0]);
+        assert.equal(started.forked, false);
+        assert.match(started.command, /node_modules\/rota\/dist\/main\.js$/);
+      }
       assert.deepEqual(JSON.parse((await get(rota.url)).body), {
         conflict: true,
         code: "ERR_ROTA_CONFIG_CONFLICT",
@@ -275,13 +284,19 @@ describe("the npm package", { timeout: 300_000 }, () => {
     const [name, command] of [
       ["Bun", [join(BIN, "bunx"), "--bun", "rota"]],
       ["Deno", [join(BIN, "deno"), "run", "-A", "npm:rota"]],
+      ["Deno", [join(BIN, "deno"), "run", "-A", "--unstable-net", "npm:rota"]],
     ] as const
   ) {
-    test(`the README's WebSocket example (chat.ts) answers getConnInfo and a WebSocket on ${name}`, async () => {
-      const rota = await Rota.serve({ name, script: [], command }, "chat.ts", ["--workers", "1"], { cwd: project });
-      await chatsWith(rota, rota.workerPids()[0]);
-      assert.equal((await rota.stop()).code, 0);
-    });
+    test(
+      `the README's WebSocket example (chat.ts) answers getConnInfo and a WebSocket on ${name} (${
+        command.slice(1).join(" ")
+      })`,
+      async () => {
+        const rota = await Rota.serve({ name, script: [], command }, "chat.ts", ["--workers", "1"], { cwd: project });
+        await chatsWith(rota, rota.workerPids()[0]);
+        assert.equal((await rota.stop()).code, 0);
+      },
+    );
   }
 
   test("Node 20 without esbuild refuses a TypeScript app with a one-line hint", async () => {

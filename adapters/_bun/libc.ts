@@ -1,11 +1,12 @@
 /**
- * libc's `shutdown`, `setsockopt` and `getsockopt` through `bun:ffi`, for
- * `_linux/listening_socket.ts`.
+ * libc's `shutdown`, `setsockopt` and `getsockopt` through `bun:ffi`, and the
+ * reads of `/proc` through `node:fs`, for `_linux/listening_socket.ts`.
  *
  * @module
  */
 
-import type { Libc } from "../_linux/listening_socket.ts";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import type { Libc, ProcFiles } from "../_linux/listening_socket.ts";
 
 /** The parts of `bun:ffi` this file uses. */
 interface BunFfi {
@@ -44,3 +45,10 @@ export function openLibc(): Promise<Libc> {
     };
   });
 }
+
+/** The reads of `/proc`, through `node:fs` (which Bun provides natively). */
+export const bunProcFiles: ProcFiles = {
+  readText: (path) => readFileSync(path, "utf8"),
+  list: (path) => readdirSync(path),
+  readLink: (path) => readlinkSync(path),
+};

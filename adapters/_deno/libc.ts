@@ -1,11 +1,11 @@
 /**
  * libc's `shutdown`, `setsockopt` and `getsockopt` through `Deno.dlopen` (`--allow-ffi`),
- * for `_linux/listening_socket.ts`.
+ * and the reads of `/proc` through Deno's own file API, for `_linux/listening_socket.ts`.
  *
  * @module
  */
 
-import type { Libc } from "../_linux/listening_socket.ts";
+import type { Libc, ProcFiles } from "../_linux/listening_socket.ts";
 
 interface Library {
   symbols: {
@@ -19,6 +19,9 @@ interface Library {
 interface DenoFfiApi {
   dlopen(path: string, symbols: Record<string, { parameters: string[]; result: string }>): Library;
   UnsafePointer: { of(buffer: Uint8Array): unknown; value(pointer: unknown): number | bigint };
+  readTextFileSync(path: string): string;
+  readDirSync(path: string): Iterable<{ name: string }>;
+  readLinkSync(path: string): string;
 }
 
 const deno = (): DenoFfiApi => (globalThis as unknown as { Deno: DenoFfiApi }).Deno;
@@ -45,3 +48,10 @@ export function openLibc(): Libc {
     addressOf: (buffer) => BigInt(deno().UnsafePointer.value(deno().UnsafePointer.of(buffer))),
   };
 }
+
+/** The reads of `/proc`, through Deno's file API. */
+export const denoProcFiles: ProcFiles = {
+  readText: (path) => deno().readTextFileSync(path),
+  list: (path) => Array.from(deno().readDirSync(path), (entry) => entry.name),
+  readLink: (path) => deno().readLinkSync(path),
+};

@@ -2,7 +2,7 @@
  * Deno workers serving on `Deno.serve`, each on its own `SO_REUSEPORT`
  * socket: about twice the throughput of `node:http` on Deno, at half the
  * memory (see the README's benchmarks). It takes three things, which the
- * supervisor checks before it starts any worker ({@linkcode nativeServing}):
+ * supervisor checks before it starts any worker (`server_choice.ts`):
  *
  * - `--unstable-net`, for `reusePort` (workers inherit the supervisor's flags);
  * - Linux's `net.ipv4.tcp_migrate_req` at 1, so that connections queued on a
@@ -31,10 +31,9 @@ import {
 import { delay } from "../../runtime/_async.ts";
 import { describeError } from "../../runtime/errors.ts";
 import type { Listener, ListenOptions } from "../../runtime/host.ts";
-import { listenError } from "../_node/process.ts";
-import { type ConnectionMigration, MIGRATION_PROBLEMS } from "../_node/connection_migration.ts";
+import { listenError } from "../listen_error.ts";
 import { takeOutOfService } from "../_linux/listening_socket.ts";
-import { openLibc } from "./libc.ts";
+import { denoProcFiles, openLibc } from "./libc.ts";
 import { upgradeAccepted } from "./websocket.ts";
 
 interface NetAddr {
@@ -67,8 +66,6 @@ interface DenoServeApi {
     },
     handler: (request: Request, info: ServeInfo) => Response | Promise<Response>,
   ): HttpServer;
-  listenDatagram?: unknown;
-  permissions: { querySync(descriptor: { name: string }): { state: string } };
 }
 
 const deno = (): DenoServeApi => (globalThis as unknown as { Deno: DenoServeApi }).Deno;
@@ -77,29 +74,6 @@ const deno = (): DenoServeApi => (globalThis as unknown as { Deno: DenoServeApi 
 const RELISTEN_MS = 1000;
 /** How long a drain waits for `Deno.serve`'s `shutdown()` once nothing is under way (it may never resolve). */
 const SHUTDOWN_HANG_MS = 1000;
-
-/** The reason {@linkcode nativeServing} gives when Deno was not asked for it (no `--unstable-net`). */
-export const NOT_ASKED = "Deno runs without --unstable-net";
-
-/**
- * Whether Deno workers can serve on `Deno.serve` without losing a connection
- * at a drain, and if not, why.
- *
- * @param ensureMigration Turns `tcp_migrate_req` on where it can; asked last, so that the sysctl is not changed
- * when something else is missing.
- * @returns `undefined` when they can, else the reason, for the log ({@linkcode NOT_ASKED} without the flag).
- */
-export function nativeServing(ensureMigration: () => ConnectionMigration): string | undefined {
-  if (typeof deno().listenDatagram !== "function") return NOT_ASKED;
-  if (deno().permissions.querySync({ name: "ffi" }).state !== "granted") return "Deno lacks --allow-ffi";
-  try {
-    openLibc();
-  } catch (error) {
-    return `libc's shutdown() cannot be loaded (${describeError(error)})`;
-  }
-  const migration = ensureMigration();
-  return migration === "on" ? undefined : MIGRATION_PROBLEMS[migration];
-}
 
 /**
  * One request's connection on `Deno.serve`. It reads the request's headers
@@ -268,7 +242,7 @@ export function listenDenoServe(options: ListenOptions): Promise<Listener> {
     if (!server) return;
     current = undefined;
     try {
-      await takeOutOfService(openLibc(), server.addr.port, final, warn);
+      await takeOutOfService(openLibc(), denoProcFiles, server.addr.port, final, warn);
     } catch (error) {
       // Deno's own shutdown still stops the socket; it may drop connections accepted and not yet read.
       warn(`cannot take the listening socket out of service (${describeError(error)}); shutting the server down`);

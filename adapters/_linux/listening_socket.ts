@@ -20,7 +20,6 @@
  * @module
  */
 
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { delay } from "../../runtime/_async.ts";
 
 /** The libc calls this file makes, bound by the runtime's FFI. */
@@ -31,6 +30,18 @@ export interface Libc {
   getsockopt(fd: number, level: number, name: number, value: Uint8Array, length: Uint8Array): number;
   /** Where `buffer`'s bytes are in memory (it must stay alive while the address is used). */
   addressOf(buffer: Uint8Array): bigint;
+}
+
+/**
+ * The reads of `/proc` this file makes, through the runtime's own file API
+ * (bound beside {@linkcode Libc}): a Deno worker that serves on `Deno.serve`
+ * loads nothing of Node's.
+ */
+export interface ProcFiles {
+  readText(path: string): string;
+  /** The names in a directory. */
+  list(path: string): string[];
+  readLink(path: string): string;
 }
 
 const SHUT_RD = 0;
@@ -54,12 +65,12 @@ const LISTEN = "0A";
 const SYN_RECV = "03";
 
 /** The TCP sockets of this network namespace, as `/proc` lists them. */
-function socketRows(): SocketRow[] {
+function socketRows(proc: ProcFiles): SocketRow[] {
   const rows: SocketRow[] = [];
   for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     let text: string;
     try {
-      text = readFileSync(table, "utf8");
+      text = proc.readText(table);
     } catch {
       continue;
     }
@@ -85,14 +96,14 @@ interface ListeningSocket {
  *
  * @throws {Error} When there is none.
  */
-function listeningSockets(port: number): ListeningSocket[] {
+function listeningSockets(proc: ProcFiles, port: number): ListeningSocket[] {
   const inodes = new Set(
-    socketRows().filter((row) => row.state === LISTEN && row.port === port).map((row) => row.inode),
+    socketRows(proc).filter((row) => row.state === LISTEN && row.port === port).map((row) => row.inode),
   );
   const found: ListeningSocket[] = [];
-  for (const name of readdirSync("/proc/self/fd")) {
+  for (const name of proc.list("/proc/self/fd")) {
     try {
-      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${name}`));
+      const match = /^socket:\[(\d+)\]$/.exec(proc.readLink(`/proc/self/fd/${name}`));
       if (match && inodes.has(match[1])) found.push({ fd: Number(name), inode: match[1] });
     } catch {
       // Closed while we looked.
@@ -153,12 +164,13 @@ function dropNewHandshakes(libc: Libc, fd: number): boolean {
  * server must still be accepting; what it accepts it serves as usual.
  *
  * @param libc The libc calls.
+ * @param proc The reads of `/proc`.
  * @param port The port.
  * @throws {Error} When no such socket is found, or the system refuses the filter (seen: EPERM without
  * `CAP_NET_ADMIN`); nothing was waited for then.
  */
-export async function refuseNewHandshakes(libc: Libc, port: number): Promise<void> {
-  const listening = listeningSockets(port);
+export async function refuseNewHandshakes(libc: Libc, proc: ProcFiles, port: number): Promise<void> {
+  const listening = listeningSockets(proc, port);
   if (!listening.every(({ fd }) => dropNewHandshakes(libc, fd))) {
     throw new Error("the system refused a socket filter (some kernels ask for CAP_NET_ADMIN)");
   }
@@ -167,20 +179,21 @@ export async function refuseNewHandshakes(libc: Libc, port: number): Promise<voi
   const until = Date.now() + QUEUE_EMPTY_MS;
   while (Date.now() < until) {
     if (listening.some(({ fd }) => queuedOn(libc, fd) > 0)) await delay(2);
-    else if (handshakesUnderWay(port) > 0) await delay(10);
+    else if (handshakesUnderWay(proc, port) > 0) await delay(10);
     else return;
   }
 }
 
 /** Handshakes under way on `port` (SYN answered, last ACK not yet in): `/proc` lists them as SYN_RECV. */
-function handshakesUnderWay(port: number): number {
-  return socketRows().filter((row) => row.state === SYN_RECV && row.port === port).length;
+function handshakesUnderWay(proc: ProcFiles, port: number): number {
+  return socketRows(proc).filter((row) => row.state === SYN_RECV && row.port === port).length;
 }
 
 /**
  * Take this process's sockets listening on `port` out of service.
  *
  * @param libc The libc calls.
+ * @param proc The reads of `/proc`.
  * @param port The port.
  * @param final No other socket takes over the port (a full stop): first {@linkcode refuseNewHandshakes}, so
  * that none is reset.
@@ -189,18 +202,19 @@ function handshakesUnderWay(port: number): number {
  */
 export async function takeOutOfService(
   libc: Libc,
+  proc: ProcFiles,
   port: number,
   final: boolean,
   warn: (message: string) => void,
 ): Promise<void> {
   if (final) {
     try {
-      await refuseNewHandshakes(libc, port);
+      await refuseNewHandshakes(libc, proc, port);
     } catch (error) {
       warn(refusalFailed(error));
     }
   }
-  for (const { fd } of listeningSockets(port)) {
+  for (const { fd } of listeningSockets(proc, port)) {
     if (libc.shutdown(fd, SHUT_RD) !== 0) throw new Error(`shutdown(${fd}, SHUT_RD) failed`);
   }
 }

@@ -12,26 +12,23 @@ import { availableParallelism } from "node:os";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { describeError, RotaError } from "../../runtime/errors.ts";
-import { describeImportFailure, errorLocation, firstError, isSyntaxError } from "../../runtime/import_error.ts";
 import type { Host, HostSignal } from "../../runtime/host.ts";
+import { SPEC_VARIABLE } from "../../runtime/protocol.ts";
 import { systemClock } from "../../runtime/clock.ts";
+import { listenError } from "../listen_error.ts";
+import { importAppModule, type ImportHooks, type ModuleFiles } from "../import_module.ts";
 
-/** The environment variable that carries a worker's spec from its supervisor. */
-export const SPEC_VARIABLE = "ROTA_WORKER_SPEC";
+export { type ImportHooks, listenError, SPEC_VARIABLE };
 
-function toUrl(specifier: string): URL {
-  if (/^(file|https?|data):/.test(specifier)) return new URL(specifier);
-  return pathToFileURL(isAbsolute(specifier) ? specifier : resolve(process.cwd(), specifier));
-}
-
-/** What an adapter adds to importing an app module. */
-export interface ImportHooks {
-  /** Runs before the import (Node: teach it TypeScript when it cannot strip types itself). */
-  prepare?(url: URL): Promise<void>;
-  /** Finds where a syntax error is when the runtime's error does not say (Node, for JavaScript). */
-  locate?(url: URL): Promise<string | undefined>;
-}
+/** How Node's modules find an app module's file. */
+const nodeModuleFiles: ModuleFiles = {
+  toUrl(specifier) {
+    if (/^(file|https?|data):/.test(specifier)) return new URL(specifier);
+    return pathToFileURL(isAbsolute(specifier) ? specifier : resolve(process.cwd(), specifier));
+  },
+  exists: (url) => existsSync(fileURLToPath(url)),
+  path: (url) => fileURLToPath(url),
+};
 
 /**
  * Import a module by path (relative to the working directory) or URL.
@@ -42,31 +39,8 @@ export interface ImportHooks {
  * @throws {RotaError} `ERR_ROTA_APP_NOT_FOUND`, or `ERR_ROTA_APP_IMPORT` naming
  * the file and line of a syntax error.
  */
-export async function importModule(
-  specifier: string,
-  hooks: ImportHooks = {},
-): Promise<{ url: string; module: unknown }> {
-  const url = toUrl(specifier);
-  if (url.protocol === "file:" && !existsSync(fileURLToPath(url))) {
-    throw new RotaError(
-      "ERR_ROTA_APP_NOT_FOUND",
-      `Cannot find app module '${specifier}' (looked for ${fileURLToPath(url)})`,
-    );
-  }
-  try {
-    await hooks.prepare?.(url);
-    return { url: url.href, module: await import(url.href) };
-  } catch (error) {
-    if (error instanceof RotaError) throw error;
-    const first = firstError(error);
-    const location = errorLocation(first) ??
-      (isSyntaxError(first) && hooks.locate ? await hooks.locate(url) : undefined);
-    throw new RotaError(
-      "ERR_ROTA_APP_IMPORT",
-      `Cannot import app module '${specifier}': ${describeImportFailure(error, location)}`,
-      { cause: error },
-    );
-  }
+export function importModule(specifier: string, hooks: ImportHooks = {}): Promise<{ url: string; module: unknown }> {
+  return importAppModule(specifier, nodeModuleFiles, hooks);
 }
 
 function onSignal(signal: HostSignal, handler: () => void): () => void {
@@ -89,26 +63,6 @@ export function probePort(hostname: string, port: number): Promise<void> {
     server.once("error", (error: NodeJS.ErrnoException) => reject(listenError(hostname, port, error)));
     server.listen({ host: hostname, port, exclusive: true }, () => server.close(() => resolvePromise()));
   });
-}
-
-/**
- * The error for an address that cannot be bound.
- *
- * @param hostname Address.
- * @param port Port.
- * @param error What the runtime reported.
- * @returns A `RotaError` with code `ERR_ROTA_LISTEN`.
- */
-export function listenError(hostname: string, port: number, error: unknown): RotaError {
-  const code = (error as { code?: string })?.code;
-  const why = code === "EADDRINUSE"
-    ? "address already in use"
-    : code === "EACCES"
-    ? "permission denied"
-    : code === "EADDRNOTAVAIL"
-    ? "address not available on this machine"
-    : describeError(error);
-  return new RotaError("ERR_ROTA_LISTEN", `Cannot listen on ${hostname}:${port}: ${why}`, { cause: error });
 }
 
 /** How often a watched configuration file is looked at (stat polling survives editors that replace the file). */

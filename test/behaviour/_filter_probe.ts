@@ -4,7 +4,7 @@
  * CAP_NET_ADMIN). Prints "attached" or "refused: <why>".
  */
 
-import { openLibc } from "../../adapters/_bun/libc.ts";
+import { bunProcFiles, openLibc } from "../../adapters/_bun/libc.ts";
 import { refuseNewHandshakes } from "../../adapters/_linux/listening_socket.ts";
 
 const bun = (globalThis as unknown as {
@@ -12,7 +12,7 @@ const bun = (globalThis as unknown as {
 }).Bun;
 const server = bun.serve({ hostname: "127.0.0.1", port: 0, reusePort: true, fetch: () => new Response("") });
 try {
-  await refuseNewHandshakes(await openLibc(), server.port);
+  await refuseNewHandshakes(await openLibc(), bunProcFiles, server.port);
   console.log("attached");
 } catch (error) {
   console.log(`refused: ${(error as Error).message}`);

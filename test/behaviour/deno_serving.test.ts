@@ -6,8 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { get, killLeftovers, ROOT, Rota, type Target, TARGETS, waitFor } from "../_harness.ts";
+import { pathToFileURL } from "node:url";
+import { get, killLeftovers, ROOT, Rota, type Target, TARGETS, waitFor, workerStart } from "../_harness.ts";
 import http from "node:http";
 import net from "node:net";
 import { limitsSuite } from "./limits.ts";
@@ -32,6 +34,12 @@ function postChunked(url: string, body: string): Promise<number> {
   });
 }
 
+/** A module of `deno info --json`'s graph. */
+interface GraphModule {
+  specifier: string;
+  dependencies?: { specifier: string; isDynamic?: boolean; code?: { specifier: string } }[];
+}
+
 describe("how Deno workers serve", { timeout: 120_000 }, () => {
   after(killLeftovers);
 
@@ -46,7 +54,38 @@ describe("how Deno workers serve", { timeout: 120_000 }, () => {
     const { rota, bindings } = await serving(TARGETS["deno"]());
     assert.deepEqual(bindings, { incoming: false, remoteAddr: true });
     assert.doesNotMatch(rota.log, /node:http/);
+    // Spawned by the supervisor itself, with rota's own channel: no Node IPC channel, so none of Deno's Node layer.
+    for (const pid of rota.workerPids()) {
+      assert.deepEqual(workerStart(pid), {
+        forked: false,
+        command: `run -A --unstable-net --v8-flags=--min-semi-space-size=2 ${join(ROOT, "main.ts")}`,
+      });
+    }
     assert.equal((await rota.stop()).code, 0);
+  });
+
+  test("a Deno worker the supervisor spawns itself imports nothing of Node's", () => {
+    const info = spawnSync(TARGETS["deno"]().command[0], ["info", "--json", join(ROOT, "main.ts")], {
+      cwd: ROOT,
+      encoding: "utf8",
+    });
+    const modules = (JSON.parse(info.stdout) as { modules: GraphModule[] }).modules;
+    const bySpecifier = new Map(modules.map((module) => [module.specifier, module]));
+    // What main.ts loads for such a worker: its static imports, then the worker's main and all it imports.
+    const main = bySpecifier.get(pathToFileURL(join(ROOT, "main.ts")).href)!;
+    const roots = (main.dependencies ?? []).filter((d) => !d.isDynamic || d.specifier.endsWith("worker_main.ts"));
+    const seen = new Set<string>();
+    const visit = (specifier: string) => {
+      if (seen.has(specifier)) return;
+      seen.add(specifier);
+      for (const dependency of bySpecifier.get(specifier)?.dependencies ?? []) {
+        const target = dependency.code?.specifier;
+        if (target && !dependency.isDynamic) visit(target);
+      }
+    };
+    for (const root of roots) visit(root.code!.specifier);
+    assert.ok([...seen].some((specifier) => specifier.endsWith("/runtime/worker/worker.ts")));
+    assert.deepEqual([...seen].filter((specifier) => !specifier.startsWith("file:")), []);
   });
 
   test("without --unstable-net, through node:http on the supervisor's socket, and nothing is said", async () => {

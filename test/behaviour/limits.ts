@@ -477,7 +477,14 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
 
       test("a flood of malformed IPC messages is logged a few times a second with a count of the rest", async () => {
         const rota = await Rota.serve(target, "hostile.js", ["--workers", "1"]);
-        assert.equal((await get(`${rota.url}/flood?n=20000`)).status, 200);
+        const flood = await get(`${rota.url}/flood?n=20000`);
+        assert.equal(flood.status, 200);
+        if (key === "deno") {
+          // Workers on Deno.serve are spawned with rota's own channel: the app has no handle on it to flood.
+          assert.equal(flood.body, "no channel");
+          assert.equal((await rota.stop()).code, 0);
+          return;
+        }
         await rota.waitForLog(/suppressed (\d+) similar warnings/, 15000);
         assert.equal((await get(rota.url)).status, 200, "still serving");
         const logged = rota.log.match(/ignored a malformed message/g)?.length ?? 0;

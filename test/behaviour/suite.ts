@@ -219,7 +219,14 @@ export function behaviourSuite(key: keyof typeof TARGETS): void {
 
     test("malformed IPC messages are logged and ignored", async () => {
       const rota = await Rota.serve(target, "chatty.js", ["--workers", "1"]);
-      assert.equal((await get(`${rota.url}/junk`)).status, 200);
+      const junk = await get(`${rota.url}/junk`);
+      assert.equal(junk.status, 200);
+      if (key === "deno") {
+        // Workers on Deno.serve are spawned with rota's own channel: the app has no handle on it to misuse.
+        assert.equal(junk.body, "no channel");
+        assert.equal((await rota.stop()).code, 0);
+        return;
+      }
       await rota.waitForLog(/ignored a malformed message[^\n]*not a rota v1 message/);
       await rota.waitForLog(/ignored a malformed message[^\n]*'init-ok' needs 'attempt' as a number/);
       assert.equal((await get(`${rota.url}/`)).status, 200, "still serving");
