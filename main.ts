@@ -11,7 +11,7 @@
  */
 
 import { holdSignals } from "./adapters/early_signals.ts";
-import { spawnedChannelPath } from "./adapters/_deno/channel.ts";
+import { spawnedChannel } from "./adapters/_deno/channel.ts";
 
 // From the first moment: a SIGTERM while the rest of rota loads is held, not fatal.
 const held = holdSignals();
@@ -19,5 +19,5 @@ const held = holdSignals();
 // Not awaited: nothing may wait on this module's evaluation (an app module
 // that imports "rota" shares its dependencies). A Deno worker its supervisor
 // spawned itself loads nothing of Node's (adapters/_deno/spawn.ts).
-void (spawnedChannelPath() === undefined ? import("./adapters/mod.ts") : import("./adapters/_deno/worker_main.ts"))
+void (spawnedChannel() === undefined ? import("./adapters/mod.ts") : import("./adapters/_deno/worker_main.ts"))
   .then(({ main }) => main(held));

@@ -126,10 +126,16 @@ export const host: Host = {
     // Without --unstable-net the fast path was not asked for: node:http, silently (the README says how).
     return native || why === NOT_ASKED ? [] : [`Deno workers serve through node:http, not Deno.serve, as ${why}`];
   },
-  spawn: (request) =>
-    spawnsItself
-      ? spawnDenoWorker(request, entryPath(), {})
-      : clusterSpawn(request, { [NATIVE_VARIABLE]: native ? String(process.pid) : "" }),
+  spawn(request) {
+    if (spawnsItself) {
+      try {
+        return spawnDenoWorker(request, entryPath(), {});
+      } catch {
+        // No room for the channel's socket (say, a read-only /tmp): node:cluster starts it, as before.
+      }
+    }
+    return clusterSpawn(request, { [NATIVE_VARIABLE]: native ? String(process.pid) : "" });
+  },
   workerChannel() {
     native = process.env[NATIVE_VARIABLE] === String(process.ppid);
     delete process.env[NATIVE_VARIABLE];

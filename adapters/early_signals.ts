@@ -41,7 +41,10 @@ interface DenoSignals {
  * Hold rota's signals from now until `release()`. On Deno through its own
  * API, so that a worker that never loads Node's compatibility layer can hold
  * them too; a held signal is raised again at release, to whatever listens
- * then, or to Deno's default action when nothing does.
+ * then, or to Deno's default action when nothing does. (Raised again, the
+ * same signal held twice arrives once, and several arrive in the kernel's
+ * order rather than theirs: on Deno a second Ctrl-C in the first ~100 ms of a
+ * start does not force the stop that a second one later does.)
  *
  * @returns The handle.
  * @example

@@ -8,8 +8,12 @@
  *
  * A message goes out at once: Deno writes to a socket before the next turn
  * of the loop, so a heartbeat sent just before the app blocks the loop still
- * leaves the process (the watchdog names the request that blocked it). Writes
- * never interleave: one waits for the one before it to be written in full.
+ * leaves the process (the watchdog names the request that blocked it); see
+ * `#write` for when lines wait instead, and the one case where two can mix.
+ *
+ * The worker's first line is a token the supervisor gave it in its
+ * environment: a connection that does not say it first is not the worker's,
+ * and is closed.
  *
  * This module and everything a spawned worker loads import nothing of
  * Node's.
@@ -35,14 +39,26 @@ const deno = (): DenoChannelApi | undefined => (globalThis as unknown as { Deno?
 
 /**
  * The environment variable that tells a spawned worker where its channel is:
- * `<supervisor pid>:<socket path>`. The pid makes a value left in a
+ * `<supervisor pid>:<token>:<socket path>`. The pid makes a value left in a
  * supervisor's own environment (or an app's child process's) count for
  * nothing: only a child of that supervisor takes it.
  */
 export const CHANNEL_VARIABLE = "ROTA_DENO_CHANNEL";
 
+/** Where a spawned worker's channel is, and what it says first. */
+export interface ChannelAddress {
+  readonly path: string;
+  readonly token: string;
+}
+
 const encoder = new TextEncoder();
 const NEWLINE = 10;
+/**
+ * The most bytes written at once in one turn of the loop: a heartbeat is a
+ * few hundred. Longer lines, and lines past this in a burst, wait for the
+ * writes before them.
+ */
+const EAGER_BYTES_PER_TURN = 16 * 1024;
 
 /**
  * One end of the channel: sends values as JSON lines, and hands on each line
@@ -57,7 +73,14 @@ export class LineChannel {
   #writes = new Set<Promise<void>>();
   /** Those of them that {@linkcode send} issued at once in this turn of the loop (until its microtasks run). */
   #thisTurn = new Set<Promise<void>>();
+  /** Their bytes. */
+  #thisTurnBytes = 0;
   #closed = false;
+  /** The first line the peer must send, while it has not; then `undefined`. */
+  #expected: string | undefined;
+  #admit!: (admitted: boolean) => void;
+  /** Resolves true once the peer sent the expected first line (at once when none is expected), false if it did not. */
+  readonly admitted: Promise<boolean>;
   #onMessage: ((raw: unknown) => void) | undefined;
   #early: unknown[] = [];
   #onClose = new Set<() => void>();
@@ -66,8 +89,14 @@ export class LineChannel {
   /** Resolves once the peer closed its end (or the connection failed), every line before it handed on. */
   readonly closed: Promise<void>;
 
-  /** @param connection The socket, or a promise of it: writes wait for it; a failure closes the channel. */
-  constructor(connection: StreamConn | Promise<StreamConn>) {
+  /**
+   * @param connection The socket, or a promise of it: writes wait for it; a failure closes the channel.
+   * @param expected The first line the peer must send (it is not handed on); a peer that sends another is closed.
+   */
+  constructor(connection: StreamConn | Promise<StreamConn>, expected?: string) {
+    this.#expected = expected;
+    this.admitted = new Promise((resolve) => this.#admit = resolve);
+    if (expected === undefined) this.#admit(true);
     const connected = Promise.resolve(connection).then((conn) => {
       this.#conn = conn;
       if (this.#closed) conn.close();
@@ -86,9 +115,17 @@ export class LineChannel {
     if (this.#closed) return Promise.resolve();
     const bytes = encoder.encode(`${JSON.stringify(value)}\n`);
     return new Promise((done) => {
-      if (this.#conn && this.#queue.length === 0 && this.#writes.size === this.#thisTurn.size) {
-        if (this.#thisTurn.size === 0) queueMicrotask(() => this.#thisTurn.clear());
-        this.#thisTurn.add(this.#write(this.#conn, bytes, done));
+      const eager = this.#conn && this.#queue.length === 0 && this.#writes.size === this.#thisTurn.size &&
+        this.#thisTurnBytes + bytes.length <= EAGER_BYTES_PER_TURN;
+      if (eager) {
+        if (this.#thisTurn.size === 0) {
+          queueMicrotask(() => {
+            this.#thisTurn.clear();
+            this.#thisTurnBytes = 0;
+          });
+        }
+        this.#thisTurnBytes += bytes.length;
+        this.#thisTurn.add(this.#write(this.#conn!, bytes, done));
       } else {
         this.#queue.push({ bytes, done });
       }
@@ -118,12 +155,15 @@ export class LineChannel {
    * Write a line. {@linkcode send} writes at once, like libuv: Deno writes to
    * a socket during the call when it can, so every line of a burst (a
    * heartbeat, then the init it announces, then a loop that blocks) is out
-   * before the loop turns, in the order issued. Only while a write from an
-   * earlier turn is still under way (the peer stopped reading and the socket
-   * is full) do lines wait, then go one at a time, so that a line written in
-   * part is finished before the next begins. (A burst that itself fills the
-   * socket can still leave one line cut by the next; the peer then refuses
-   * the garbled lines as not JSON, and the next line reads well again.)
+   * before the loop turns, in the order issued. Lines wait, then go one at a
+   * time, so that a line written in part is finished before the next begins,
+   * while a write from an earlier turn is still under way (the peer stopped
+   * reading and the socket is full), and past {@linkcode EAGER_BYTES_PER_TURN}
+   * in one turn. Left: a burst of small lines written at once into a socket
+   * with less room than they take (a peer that has not read for a long while)
+   * has one line cut by the next; the peer then refuses the garbled lines as
+   * not JSON, and reads well again from the next line. Node's IPC channel,
+   * which queues in native code, never does this.
    */
   #write(conn: StreamConn, bytes: Uint8Array, done: () => void): Promise<void> {
     const write = (async () => {
@@ -180,6 +220,14 @@ export class LineChannel {
     } catch {
       raw = line;
     }
+    if (this.#expected !== undefined) {
+      const admitted = raw === this.#expected;
+      this.#expected = undefined;
+      this.#admit(admitted);
+      if (!admitted) this.#close();
+      return;
+    }
+    if (this.#closed) return;
     if (this.#onMessage) this.#onMessage(raw);
     else this.#early.push(raw);
   }
@@ -191,6 +239,7 @@ export class LineChannel {
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#admit(this.#expected === undefined);
     this.#drop();
     try {
       this.#conn?.close();
@@ -202,28 +251,42 @@ export class LineChannel {
 }
 
 /**
+ * The value of {@linkcode CHANNEL_VARIABLE} for a worker.
+ *
+ * @param supervisorPid The supervisor's pid.
+ * @param address The socket and the token.
+ * @returns The value.
+ */
+export function channelVariable(supervisorPid: number, address: ChannelAddress): string {
+  return `${supervisorPid}:${address.token}:${address.path}`;
+}
+
+/**
  * Where this process's channel is, when a Deno supervisor spawned it as a
  * worker; `undefined` anywhere else (Node, Bun, a forked Deno worker, a
  * supervisor). Reads the environment only.
  *
- * @returns The socket's path.
+ * @returns The socket and the token.
  */
-export function spawnedChannelPath(): string | undefined {
+export function spawnedChannel(): ChannelAddress | undefined {
   const value = deno()?.env.get(CHANNEL_VARIABLE);
-  if (value === undefined) return undefined;
-  const colon = value.indexOf(":");
-  return value.slice(0, colon) === String(deno()!.ppid) ? value.slice(colon + 1) : undefined;
+  const match = value === undefined ? null : /^(\d+):([^:]+):(.+)$/s.exec(value);
+  if (!match || match[1] !== String(deno()!.ppid)) return undefined;
+  return { token: match[2], path: match[3] };
 }
 
 /**
- * Connect to the supervisor, removing the channel's variable from the
- * environment so that the app's own child processes do not take it.
+ * Connect to the supervisor and say the token first, removing the channel's
+ * variable from the environment so that the app's own child processes do
+ * not take it.
  *
- * @param path The socket, from {@linkcode spawnedChannelPath}.
+ * @param address From {@linkcode spawnedChannel}.
  * @returns This end of the channel (it connects in the background; sends wait).
  */
-export function connectChannel(path: string): LineChannel {
+export function connectChannel(address: ChannelAddress): LineChannel {
   const api = deno()!;
   api.env.delete(CHANNEL_VARIABLE);
-  return new LineChannel(api.connect({ transport: "unix", path }));
+  const channel = new LineChannel(api.connect({ transport: "unix", path: address.path }));
+  void channel.send(address.token);
+  return channel;
 }

@@ -5,13 +5,19 @@
  * own `SO_REUSEPORT` one), and without Node's IPC channel it never starts
  * Deno's Node compatibility layer.
  *
- * A worker runs as `deno run -A --unstable-net [flags] <rota's program>`, as
- * Deno's `node:cluster` would run it: all permissions whatever the
- * supervisor's, and the supervisor's own `--unstable-*` and `--v8-flags`
- * (from `/proc/self/cmdline`, since Deno does not tell its flags otherwise).
- * Each worker has its channel in a directory of its own, made for it (mode
- * 0700, so only this user can connect) and removed once the worker connected
- * or exited.
+ * A worker runs as `deno run -A --unstable-net [flags] <rota's program>`:
+ * all permissions whatever the supervisor's (as Deno's `node:cluster` runs
+ * a child), and the supervisor's own `--unstable-*` and `--v8-flags` (read
+ * from `/proc/self/cmdline`, since Deno does not tell its flags otherwise),
+ * as Node's cluster hands a worker its primary's flags; a `--max-old-space-size`
+ * there replaces the heap limit rota derives from `--max-memory`, as on Node.
+ * Each worker's channel is a socket in a directory of its own under
+ * `$XDG_RUNTIME_DIR` or `/tmp` (short: a socket's path has ~107 bytes), made
+ * for it (mode 0700, so only this user can connect) and removed once the
+ * worker connected or exited (left behind, empty of any listener, if the
+ * supervisor is SIGKILLed in between). A connection that does not first say
+ * the token the worker was given is closed; the worker's is taken whichever
+ * connects first.
  *
  * @module
  */
@@ -19,7 +25,8 @@
 import type { SpawnRequest, WorkerProcess } from "../../runtime/host.ts";
 import { SPEC_VARIABLE } from "../../runtime/protocol.ts";
 import { heapLimitMiB } from "../../runtime/supervisor/memory_watch.ts";
-import { CHANNEL_VARIABLE, LineChannel, type StreamConn } from "./channel.ts";
+import type { SupervisorMessage } from "../../runtime/protocol.ts";
+import { CHANNEL_VARIABLE, channelVariable, LineChannel, type StreamConn } from "./channel.ts";
 
 interface ChildStatus {
   readonly code: number;
@@ -43,11 +50,12 @@ interface DenoSpawnApi {
   }) => { spawn(): ChildProcess };
   execPath(): string;
   listen(options: { transport: "unix"; path: string }): { accept(): Promise<StreamConn>; close(): void };
-  makeTempDirSync(options: { prefix: string }): string;
+  makeTempDirSync(options: { prefix: string; dir: string }): string;
   removeSync(path: string, options: { recursive: boolean }): void;
   readTextFileSync(path: string): string;
   env: { get(name: string): string | undefined };
   readonly pid: number;
+  readonly args: readonly string[];
 }
 
 const deno = (): DenoSpawnApi => (globalThis as unknown as { Deno: DenoSpawnApi }).Deno;
@@ -63,22 +71,17 @@ const deno = (): DenoSpawnApi => (globalThis as unknown as { Deno: DenoSpawnApi 
 const MIN_SEMI_SPACE_MIB = 2;
 
 /**
- * The flags of this Deno process that a worker takes on, as `node:cluster`
- * passes them: its `--unstable-*` and `--v8-flags=…`, read from its command
- * line up to the program's module (the first argument after `run` that is not
- * a flag).
+ * The flags of this Deno process that a worker takes on: its `--unstable-*`
+ * and `--v8-flags=…`, from its command line before the program's module
+ * (which comes just before the program's own arguments, `Deno.args`).
  *
  * @param commandLine The process's arguments, the executable first.
+ * @param programArguments How many arguments the program itself was given.
  * @returns The flags.
  */
-export function inheritedFlags(commandLine: readonly string[]): string[] {
-  const flags: string[] = [];
-  for (const argument of commandLine.slice(1)) {
-    if (argument === "run") continue;
-    if (!argument.startsWith("-")) break;
-    if (argument.startsWith("--unstable") || argument.startsWith("--v8-flags=")) flags.push(argument);
-  }
-  return flags;
+export function inheritedFlags(commandLine: readonly string[], programArguments: number): string[] {
+  return commandLine.slice(1, Math.max(1, commandLine.length - programArguments - 1))
+    .filter((argument) => argument.startsWith("--unstable") || argument.startsWith("--v8-flags="));
 }
 
 /**
@@ -108,7 +111,51 @@ export function workerArguments(
   ];
   const heap = heapLimitMiB(maxMemory);
   if (heap !== undefined && !set("max-old-space-size")) v8.push(`--max-old-space-size=${heap}`);
-  return ["run", "-A", ...unstable, `--v8-flags=${v8.join(",")}`, entry];
+  return ["run", "-A", ...unstable, ...(v8.length > 0 ? [`--v8-flags=${v8.join(",")}`] : []), entry];
+}
+
+/** How long a worker's exit waits for the rest of what it sent (its socket is closed by then; a stranger's may not be). */
+const EXIT_READ_MS = 1000;
+
+/**
+ * Take the first connection that says `token` first, closing the others;
+ * `undefined` once the listener closed with none.
+ *
+ * @param listener Where connections come from.
+ * @param token What the worker says first.
+ * @param onMessage Where the chosen channel's messages go.
+ * @returns The worker's channel.
+ */
+export function admit(
+  listener: { accept(): Promise<StreamConn> },
+  token: string,
+  onMessage: (raw: unknown) => void,
+): Promise<LineChannel | undefined> {
+  return new Promise((resolve) => {
+    const candidates = new Set<LineChannel>();
+    let chosen = false;
+    const choose = (winner: LineChannel | undefined) => {
+      if (chosen) return;
+      chosen = true;
+      for (const candidate of candidates) if (candidate !== winner) void candidate.close();
+      resolve(winner);
+    };
+    void (async () => {
+      for (;;) {
+        let conn: StreamConn;
+        try {
+          conn = await listener.accept();
+        } catch {
+          return choose(undefined);
+        }
+        if (chosen) return conn.close();
+        const candidate = new LineChannel(conn, token);
+        candidate.onMessage(onMessage);
+        candidates.add(candidate);
+        void candidate.admitted.then((admitted) => admitted ? choose(candidate) : candidates.delete(candidate));
+      }
+    })();
+  });
 }
 
 /** This process's command line (Linux `/proc`); empty where it cannot be read. */
@@ -127,11 +174,13 @@ function commandLine(): string[] {
  * @param entry rota's program, which the worker runs.
  * @param env What the worker's environment has besides the supervisor's (and the spec and channel).
  * @returns The supervisor's handle on it.
+ * @throws {Error} When the channel's socket cannot be made or the process cannot start (nothing is left behind).
  */
 export function spawnDenoWorker(request: SpawnRequest, entry: string, env: Record<string, string>): WorkerProcess {
   const api = deno();
-  const directory = api.makeTempDirSync({ prefix: "rota-worker-" });
-  const path = `${directory}/channel`;
+  const directory = api.makeTempDirSync({ prefix: "rota-w-", dir: api.env.get("XDG_RUNTIME_DIR") || "/tmp" });
+  const path = `${directory}/c`;
+  const token = crypto.randomUUID();
   let listener: { accept(): Promise<StreamConn>; close(): void } | undefined;
   const tidy = () => {
     try {
@@ -150,8 +199,17 @@ export function spawnDenoWorker(request: SpawnRequest, entry: string, env: Recor
   try {
     listener = api.listen({ transport: "unix", path });
     child = new api.Command(api.execPath(), {
-      args: workerArguments(entry, inheritedFlags(commandLine()), request.spec.maxMemory, api.env.get("DENO_V8_FLAGS")),
-      env: { ...env, [SPEC_VARIABLE]: JSON.stringify(request.spec), [CHANNEL_VARIABLE]: `${api.pid}:${path}` },
+      args: workerArguments(
+        entry,
+        inheritedFlags(commandLine(), api.args.length),
+        request.spec.maxMemory,
+        api.env.get("DENO_V8_FLAGS"),
+      ),
+      env: {
+        ...env,
+        [SPEC_VARIABLE]: JSON.stringify(request.spec),
+        [CHANNEL_VARIABLE]: channelVariable(api.pid, { path, token }),
+      },
       stdin: "inherit",
       stdout: "inherit",
       stderr: "inherit",
@@ -160,23 +218,30 @@ export function spawnDenoWorker(request: SpawnRequest, entry: string, env: Recor
     tidy();
     throw error;
   }
-  const accepted = listener.accept();
-  const channel = new LineChannel(accepted);
+  // Messages for the worker before it connected wait here.
+  let channel: LineChannel | undefined;
+  const waiting: SupervisorMessage[] = [];
+  const admitted = admit(listener, token, (raw) => request.onMessage(raw));
   // The socket's path is needed until the worker connected; after that nothing can connect to it again.
-  accepted.then(tidy, tidy);
-  channel.onMessage((raw) => request.onMessage(raw));
+  void admitted.then((found) => {
+    tidy();
+    channel = found;
+    for (const message of waiting.splice(0)) void found?.send(message);
+  });
   let exited = false;
-  // Reported once the process is gone and every message it sent was handed on (a `fatal` before the exit).
+  // Reported once the process is gone and what it sent was handed on (a `fatal` before the exit).
   void child.status.then(async (status) => {
     exited = true;
     tidy();
-    await channel.closed;
+    const found = await admitted;
+    if (found) await Promise.race([found.closed, new Promise((done) => setTimeout(done, EXIT_READ_MS))]);
     request.onExit({ code: status.signal ? null : status.code, signal: status.signal });
   });
   return {
     pid: child.pid,
     send(message) {
-      void channel.send(message);
+      if (channel) void channel.send(message);
+      else if (!exited) waiting.push(message);
     },
     kill(signal) {
       if (exited) return;

@@ -12,7 +12,7 @@ import { systemClock } from "../../runtime/clock.ts";
 import type { HostSignal, WorkerChannel, WorkerHost } from "../../runtime/host.ts";
 import { SPEC_VARIABLE, type WorkerMessage } from "../../runtime/protocol.ts";
 import { importAppModule, type ModuleFiles } from "../import_module.ts";
-import { connectChannel, spawnedChannelPath } from "./channel.ts";
+import { connectChannel, spawnedChannel } from "./channel.ts";
 import { listenDenoServe } from "./serve.ts";
 
 interface Output {
@@ -65,9 +65,9 @@ const denoModuleFiles: ModuleFiles = {
 
 /** The channel to the supervisor, from the environment it left; `undefined` when this process is no such worker. */
 function workerChannel(): WorkerChannel | undefined {
-  const path = spawnedChannelPath();
+  const address = spawnedChannel();
   const raw = deno().env.get(SPEC_VARIABLE);
-  if (path === undefined || raw === undefined) return undefined;
+  if (address === undefined || raw === undefined) return undefined;
   // Not for the app's own child processes to take.
   deno().env.delete(SPEC_VARIABLE);
   let spec: unknown;
@@ -76,7 +76,7 @@ function workerChannel(): WorkerChannel | undefined {
   } catch {
     spec = null;
   }
-  const channel = connectChannel(path);
+  const channel = connectChannel(address);
   return {
     spec,
     send: (message: WorkerMessage) => channel.send(message),

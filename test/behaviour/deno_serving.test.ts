@@ -71,16 +71,17 @@ describe("how Deno workers serve", { timeout: 120_000 }, () => {
     });
     const modules = (JSON.parse(info.stdout) as { modules: GraphModule[] }).modules;
     const bySpecifier = new Map(modules.map((module) => [module.specifier, module]));
-    // What main.ts loads for such a worker: its static imports, then the worker's main and all it imports.
+    // What main.ts loads for such a worker: its static imports, then the worker's main and all it imports,
+    // dynamically too (main.ts's other branch, adapters/mod.ts, is the supervisor's and every other worker's).
     const main = bySpecifier.get(pathToFileURL(join(ROOT, "main.ts")).href)!;
-    const roots = (main.dependencies ?? []).filter((d) => !d.isDynamic || d.specifier.endsWith("worker_main.ts"));
+    const roots = (main.dependencies ?? []).filter((d) => !d.specifier.endsWith("/mod.ts"));
     const seen = new Set<string>();
     const visit = (specifier: string) => {
       if (seen.has(specifier)) return;
       seen.add(specifier);
       for (const dependency of bySpecifier.get(specifier)?.dependencies ?? []) {
         const target = dependency.code?.specifier;
-        if (target && !dependency.isDynamic) visit(target);
+        if (target) visit(target);
       }
     };
     for (const root of roots) visit(root.code!.specifier);

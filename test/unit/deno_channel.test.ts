@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { LineChannel, type StreamConn } from "../../adapters/_deno/channel.ts";
-import { inheritedFlags, workerArguments } from "../../adapters/_deno/spawn.ts";
+import { admit, inheritedFlags, workerArguments } from "../../adapters/_deno/spawn.ts";
 import { runsOnItsOwn } from "../../adapters/deno.ts";
 
 /** One end of an in-memory stream socket: writes at most `chunk` bytes at a time, reads what the other end wrote. */
@@ -171,6 +171,47 @@ describe("the Deno worker's own channel", () => {
     assert.deepEqual(events, ['{"type":"fatal"}', "closed"]);
   });
 
+  test("a peer that does not first say the expected token is closed, and nothing it sent is handed on", async () => {
+    const [a, b] = MemoryConn.pair();
+    const receiver = new LineChannel(b, "the-token");
+    const got: unknown[] = [];
+    receiver.onMessage((raw) => got.push(raw));
+    const stranger = new LineChannel(a);
+    void stranger.send("not-the-token");
+    void stranger.send({ type: "ready" });
+    assert.equal(await receiver.admitted, false);
+    await receiver.closed;
+    assert.deepEqual(got, []);
+  });
+
+  test("the expected token admits the peer, and is not handed on", async () => {
+    const [a, b] = MemoryConn.pair();
+    const receiver = new LineChannel(b, "the-token");
+    const got: unknown[] = [];
+    receiver.onMessage((raw) => got.push(raw));
+    const worker = new LineChannel(a);
+    void worker.send("the-token");
+    await worker.send({ type: "hello" });
+    assert.equal(await receiver.admitted, true);
+    await worker.close();
+    await receiver.closed;
+    assert.deepEqual(got, [{ type: "hello" }]);
+  });
+
+  test("past 16 KiB in one turn, lines wait for the writes before them", async () => {
+    const [a, b] = MemoryConn.pair();
+    const sender = new LineChannel(a);
+    const got: unknown[] = [];
+    new LineChannel(b).onMessage((raw) => got.push(raw));
+    await Promise.resolve();
+    const big = "x".repeat(20 * 1024);
+    const sending = [sender.send("small"), sender.send(big), sender.send("after")];
+    assert.equal(a.written.length, 1, "only the small line went at once");
+    await Promise.all(sending);
+    await sender.close();
+    assert.deepEqual(got, ["small", big, "after"]);
+  });
+
   test("a line that is not JSON is handed on as its text, for the receiver's validation to refuse", async () => {
     const [a, b] = MemoryConn.pair();
     const receiver = new LineChannel(b);
@@ -190,15 +231,22 @@ describe("how the supervisor starts a Deno worker itself", () => {
         "/usr/bin/deno",
         "run",
         "-A",
+        "-c",
+        "deno.json",
         "--unstable-net",
         "--v8-flags=--max-old-space-size=300",
         "--cached-only",
+        "--unstable-kv",
         "main.ts",
         "serve",
-        "--unstable-kv",
-      ]),
-      ["--unstable-net", "--v8-flags=--max-old-space-size=300"],
+        "--unstable-cron",
+        "app.ts",
+      ], 3),
+      ["--unstable-net", "--v8-flags=--max-old-space-size=300", "--unstable-kv"],
     );
+    // A program given no argument (as `serve()` from a user's own program may be).
+    assert.deepEqual(inheritedFlags(["deno", "run", "-A", "--unstable-net", "prog.ts"], 0), ["--unstable-net"]);
+    assert.deepEqual(inheritedFlags([], 0), []);
   });
 
   test("all permissions, --unstable-net once, one --v8-flags: a young generation of 2 MiB and a heap limit with --max-memory, unless the user set them", () => {
@@ -221,6 +269,43 @@ describe("how the supervisor starts a Deno worker itself", () => {
       workerArguments("/r/main.ts", [], 512 * 2 ** 20, "--max-old-space-size=100"),
       ["run", "-A", "--unstable-net", "--v8-flags=--min-semi-space-size=2", "/r/main.ts"],
     );
+    // Nothing left to say: no --v8-flags at all (an empty one makes V8 refuse the flag '' and the worker exit).
+    assert.deepEqual(workerArguments("/r/main.ts", [], 0, "--max-semi-space-size=4"), [
+      "run",
+      "-A",
+      "--unstable-net",
+      "/r/main.ts",
+    ]);
+  });
+
+  test("the worker's connection is taken whichever connects first; a stranger's, silent or wrong, is closed", async () => {
+    const [strangerEnd, strangerSide] = MemoryConn.pair();
+    const [silentEnd, silentSide] = MemoryConn.pair();
+    const [workerEnd, workerSide] = MemoryConn.pair();
+    const queue = [strangerSide, silentSide, workerSide];
+    let closeListener!: () => void;
+    const closed = new Promise<never>((_, reject) => closeListener = () => reject(new Error("closed")));
+    const listener = { accept: () => queue.length > 0 ? Promise.resolve(queue.shift()!) : closed };
+    const got: unknown[] = [];
+    const admitting = admit(listener, "t0k3n", (raw) => got.push(raw));
+    void new LineChannel(strangerEnd).send("guess");
+    const worker = new LineChannel(workerEnd);
+    void worker.send("t0k3n");
+    void worker.send({ type: "hello" });
+    const chosen = await admitting;
+    assert.ok(chosen);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assert.deepEqual(got, [{ type: "hello" }]);
+    assert.equal(strangerSide.closed, true, "the stranger who said something else");
+    assert.equal(silentSide.closed, true, "the one who said nothing, once the worker was chosen");
+    assert.equal(workerSide.closed, false);
+    void silentEnd;
+    closeListener();
+  });
+
+  test("a listener closed before any worker connected gives no channel", async () => {
+    const listener = { accept: () => Promise.reject(new Error("closed")) };
+    assert.equal(await admit(listener, "t0k3n", () => {}), undefined);
   });
 
   test("only rota's sources and a package in node_modules are spawned without node:cluster", () => {
