@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import { alive, freePort, ROOT, Rota, TARGETS, waitFor } from "../test/_harness.ts";
+import { alive, freePort, killLeftovers, ROOT, Rota, TARGETS, waitFor } from "../test/_harness.ts";
 import type { RuntimeKey } from "./_args.ts";
 import { privatePm2 } from "./_pm2.ts";
 
@@ -94,12 +94,25 @@ function started(children: ChildProcess[]): () => Promise<void> {
   };
 }
 
+/** Every process this module launched that has not exited yet. */
+const launchedChildren = new Set<ChildProcess>();
+
+/**
+ * Stop every process this module launched and every rota the harness
+ * started, when the benchmark is interrupted.
+ */
+export async function stopEverything(): Promise<void> {
+  await Promise.all([started([...launchedChildren])(), killLeftovers()]);
+}
+
 function launch(
   command: readonly string[],
   env: Record<string, string>,
 ): { child: ChildProcess; output: () => string } {
   const [file, ...args] = command;
   const child = spawn(file, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  launchedChildren.add(child);
+  child.once("exit", () => launchedChildren.delete(child));
   let output = "";
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));

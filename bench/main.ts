@@ -45,6 +45,7 @@ import {
   rssMb,
   type Running,
   runtimeName,
+  stopEverything,
   type Stopped,
   threadCpuMs,
 } from "./_servers.ts";
@@ -591,6 +592,14 @@ async function main(argv: readonly string[]): Promise<number> {
   formatMarkdown(written);
   say(`wrote ${written.join(" and ")}`);
   return 0;
+}
+
+// Interrupted (Ctrl-C, a SIGTERM): stop the servers and rotas it started rather than leave them running.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    say(`${signal}: stopping every server the benchmark started`);
+    void stopEverything().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  });
 }
 
 try {
