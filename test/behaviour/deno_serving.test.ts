@@ -51,7 +51,9 @@ describe("how Deno workers serve", { timeout: 120_000 }, () => {
   }
 
   test("with --unstable-net and -A, on Deno.serve: env has remoteAddr and no node:http request", async () => {
-    const { rota, bindings } = await serving(TARGETS["deno"]());
+    // A stray ROTA_DENO_CHANNEL in rota's own environment (naming a process that is not its parent) is not taken
+    // for a worker's: the supervisor stays a supervisor, and its workers get their own.
+    const { rota, bindings } = await serving(TARGETS["deno"](), { ROTA_DENO_CHANNEL: "1:stray:/nonexistent/c" });
     assert.deepEqual(bindings, { incoming: false, remoteAddr: true });
     assert.doesNotMatch(rota.log, /node:http/);
     // Spawned by the supervisor itself, with rota's own channel: no Node IPC channel, so none of Deno's Node layer.
