@@ -158,13 +158,18 @@ export function admit(
   });
 }
 
-/** This process's command line (Linux `/proc`); empty where it cannot be read. */
-function commandLine(): string[] {
+let supervisorFlags: string[] | undefined;
+
+/** This supervisor's flags for its workers ({@linkcode inheritedFlags}), read from Linux `/proc` once. */
+function flagsToInherit(): string[] {
+  if (supervisorFlags) return supervisorFlags;
+  let commandLine: string[] = [];
   try {
-    return deno().readTextFileSync("/proc/self/cmdline").split("\0").filter((part) => part !== "");
+    commandLine = deno().readTextFileSync("/proc/self/cmdline").split("\0").filter((part) => part !== "");
   } catch {
-    return [];
+    // Not Linux: the worker gets rota's own flags only.
   }
+  return supervisorFlags = inheritedFlags(commandLine, deno().args.length);
 }
 
 /**
@@ -201,7 +206,7 @@ export function spawnDenoWorker(request: SpawnRequest, entry: string, env: Recor
     child = new api.Command(api.execPath(), {
       args: workerArguments(
         entry,
-        inheritedFlags(commandLine(), api.args.length),
+        flagsToInherit(),
         request.spec.maxMemory,
         api.env.get("DENO_V8_FLAGS"),
       ),

@@ -7,7 +7,9 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { spawnSync } from "node:child_process";
-import { join } from "node:path";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { get, killLeftovers, ROOT, Rota, type Target, TARGETS, waitFor, workerStart } from "../_harness.ts";
 import http from "node:http";
@@ -64,6 +66,28 @@ describe("how Deno workers serve", { timeout: 120_000 }, () => {
       });
     }
     assert.equal((await rota.stop()).code, 0);
+  });
+
+  test("a spawned worker's socket directory is gone once it connected; where none can be made, node:cluster forks it", async () => {
+    const runtimeDir = mkdtempSync(join(tmpdir(), "rota-xdg-"));
+    try {
+      const spawned = await serving(TARGETS["deno"](), { XDG_RUNTIME_DIR: runtimeDir });
+      assert.deepEqual(spawned.bindings, { incoming: false, remoteAddr: true });
+      for (const pid of spawned.rota.workerPids()) assert.equal(workerStart(pid).forked, false);
+      // (The control socket's directory, rota/, lives there too.)
+      assert.deepEqual(readdirSync(runtimeDir).filter((name) => name.startsWith("rota-w-")), [], "none left behind");
+      assert.equal((await spawned.rota.stop()).code, 0);
+    } finally {
+      rmSync(runtimeDir, { recursive: true, force: true });
+    }
+    // A runtime "directory" that is a file: no room for the socket, so the workers are forked, on Deno.serve still.
+    const notADirectory = join(mkdtempSync(join(tmpdir(), "rota-xdg-")), "file");
+    writeFileSync(notADirectory, "");
+    const forked = await serving(TARGETS["deno"](), { XDG_RUNTIME_DIR: notADirectory });
+    assert.deepEqual(forked.bindings, { incoming: false, remoteAddr: true });
+    for (const pid of forked.rota.workerPids()) assert.equal(workerStart(pid).forked, true);
+    assert.equal((await forked.rota.stop()).code, 0);
+    rmSync(dirname(notADirectory), { recursive: true, force: true });
   });
 
   test("a Deno worker the supervisor spawns itself imports nothing of Node's", () => {

@@ -171,32 +171,26 @@ describe("the Deno worker's own channel", () => {
     assert.deepEqual(events, ['{"type":"fatal"}', "closed"]);
   });
 
-  test("a peer that does not first say the expected token is closed, and nothing it sent is handed on", async () => {
-    const [a, b] = MemoryConn.pair();
-    const receiver = new LineChannel(b, "the-token");
-    const got: unknown[] = [];
-    receiver.onMessage((raw) => got.push(raw));
-    const stranger = new LineChannel(a);
-    void stranger.send("not-the-token");
-    void stranger.send({ type: "ready" });
-    assert.equal(await receiver.admitted, false);
-    await receiver.closed;
-    assert.deepEqual(got, []);
-  });
-
-  test("the expected token admits the peer, and is not handed on", async () => {
-    const [a, b] = MemoryConn.pair();
-    const receiver = new LineChannel(b, "the-token");
-    const got: unknown[] = [];
-    receiver.onMessage((raw) => got.push(raw));
-    const worker = new LineChannel(a);
-    void worker.send("the-token");
-    await worker.send({ type: "hello" });
-    assert.equal(await receiver.admitted, true);
-    await worker.close();
-    await receiver.closed;
-    assert.deepEqual(got, [{ type: "hello" }]);
-  });
+  for (
+    const [said, admitted, handedOn] of [
+      ["not-the-token", false, []],
+      ["the-token", true, [{ type: "hello" }]],
+    ] as const
+  ) {
+    test(`a peer whose first line is ${said}: admitted ${admitted}, the token never handed on`, async () => {
+      const [a, b] = MemoryConn.pair();
+      const receiver = new LineChannel(b, "the-token");
+      const got: unknown[] = [];
+      receiver.onMessage((raw) => got.push(raw));
+      const peer = new LineChannel(a);
+      void peer.send(said);
+      void peer.send({ type: "hello" });
+      assert.equal(await receiver.admitted, admitted);
+      await peer.close();
+      await receiver.closed;
+      assert.deepEqual(got, handedOn);
+    });
+  }
 
   test("past 16 KiB in one turn, lines wait for the writes before them", async () => {
     const [a, b] = MemoryConn.pair();
