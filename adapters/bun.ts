@@ -25,9 +25,9 @@ import { delay } from "../runtime/_async.ts";
 import type { Closable, ServeHttpOptions } from "../runtime/ops/ops_host.ts";
 import { processChannel } from "./_node/channel.ts";
 import { opsHost } from "./_node/ops.ts";
-import { ensureConnectionMigration, migrationWarnings } from "./_node/connection_migration.ts";
-import { entryPath } from "./_node/entry.ts";
-import { listenError, probePort, processHost, SPEC_VARIABLE, takeSpec } from "./_node/process.ts";
+import { ensureConnectionMigration, migrationWarnings } from "./_linux/connection_migration.ts";
+import { entryPath } from "./entry.ts";
+import { listenError, nodeSysctlFiles, probePort, processHost, SPEC_VARIABLE, takeSpec } from "./_node/process.ts";
 import { refusalFailed, refuseNewHandshakes } from "./_linux/listening_socket.ts";
 import { bunProcFiles, openLibc } from "./_bun/libc.ts";
 import {
@@ -108,7 +108,7 @@ export const host: Host = {
   runtime: "bun",
   async prepare(options) {
     await probePort(options.hostname, options.port);
-    return migrationWarnings(ensureConnectionMigration());
+    return migrationWarnings(ensureConnectionMigration(nodeSysctlFiles));
   },
   ops: { ...opsHost, serveHttp: serveAdmin },
   spawn(request) {

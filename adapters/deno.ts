@@ -12,11 +12,15 @@
  *   `env` as `Deno.serve` gives it (`getConnInfo` from `hono/deno`). These
  *   workers need no shared socket, so the supervisor spawns them itself, with
  *   a channel of rota's own (`_deno/spawn.ts`): they never load Deno's Node
- *   compatibility layer. (Not when rota runs from Deno's global npm cache,
- *   `deno run npm:rota` without a `node_modules` directory: how a worker
- *   resolves rota's imports there without the npm state Deno's `fork` passes
- *   a child could not be tried on this machine, so `node:cluster` starts it,
- *   as it starts `node:http` workers.)
+ *   compatibility layer, and neither does the supervisor (`_deno/process_host.ts`,
+ *   `_deno/ops.ts`: its control socket, signals and files through Deno's own
+ *   API; only `--admin` loads `node:http`). (Not when rota runs from Deno's
+ *   global npm cache, `deno run npm:rota` without a `node_modules` directory:
+ *   how a worker resolves rota's imports there without the npm state Deno's
+ *   `fork` passes a child could not be tried on this machine, so
+ *   `node:cluster` starts it, as it starts `node:http` workers; nor when the
+ *   supervisor cannot make a socket for the channel, a private directory under
+ *   `$XDG_RUNTIME_DIR` or `/tmp`, tried once before any worker starts.)
  * - **`node:http` on a socket the supervisor owns**, which Deno's
  *   `node:cluster` passes for real (unlike what Deno's docs say), otherwise: a
  *   drain loses nothing with no flag and no sysctl. The app finds what
@@ -27,47 +31,20 @@
  * @module
  */
 
-import process from "node:process";
 import { RotaError } from "../runtime/errors.ts";
 import type { Host } from "../runtime/host.ts";
-import { clusterChannel, clusterSpawn, workerServerLoaded } from "./_node/cluster.ts";
+import { SPEC_VARIABLE } from "../runtime/protocol.ts";
+import { ensureConnectionMigration } from "./_linux/connection_migration.ts";
 import { denoOpsHost } from "./_deno/ops.ts";
-import { listenNodeHttp } from "./_node/http.ts";
-import type { NodeBindings } from "./_node/websocket.ts";
-import { importModule, probePort, processHost } from "./_node/process.ts";
-import { ensureConnectionMigration } from "./_node/connection_migration.ts";
+import { denoModuleFiles, denoProcessHost, denoSysctlFiles, probePort } from "./_deno/process_host.ts";
 import { listenDenoServe } from "./_deno/serve.ts";
 import { nativeServing, NOT_ASKED } from "./_deno/server_choice.ts";
-import { spawnDenoWorker } from "./_deno/spawn.ts";
-import { entryPath } from "./_node/entry.ts";
-import { refuseNewHandshakes } from "./_linux/listening_socket.ts";
-import { denoProcFiles, openLibc } from "./_deno/libc.ts";
+import { canMakeChannels, spawnDenoWorker } from "./_deno/spawn.ts";
+import { entryPath } from "./entry.ts";
+import { importAppModule } from "./import_module.ts";
 
 interface DenoPermissions {
   permissions: { querySync(descriptor: { name: string }): { state: string } };
-}
-
-/** `Deno.NetAddr` of the client, read from the socket only when asked. */
-class RemoteNetAddr {
-  readonly transport = "tcp";
-  #node: NodeBindings;
-
-  constructor(node: NodeBindings) {
-    this.#node = node;
-  }
-
-  get hostname(): string | undefined {
-    return this.#node.incoming.socket.remoteAddress;
-  }
-
-  get port(): number | undefined {
-    return this.#node.incoming.socket.remotePort;
-  }
-}
-
-/** What `@hono/node-server` hands the app, and `remoteAddr` as `Deno.serve` would. */
-function denoBindings(node: NodeBindings): object {
-  return { incoming: node.incoming, outgoing: node.outgoing, remoteAddr: new RemoteNetAddr(node) };
 }
 
 function requirePermissions(): void {
@@ -83,13 +60,19 @@ function requirePermissions(): void {
   }
 }
 
-/**
- * How the supervisor tells a worker to serve on `Deno.serve`: the variable
- * holds the supervisor's pid, so that a value in the supervisor's own
- * environment (which Deno's `node:cluster` lets win over what a fork is
- * given) is never taken for it.
- */
-const NATIVE_VARIABLE = "ROTA_DENO_SERVE";
+type NodeLayer = typeof import("./_deno/node_layer.ts");
+
+/** Deno's Node layer (`_deno/node_layer.ts`), once a forked worker or a supervisor that forks loaded it. */
+let nodeLayer: NodeLayer | undefined;
+
+async function loadNodeLayer(): Promise<NodeLayer> {
+  return nodeLayer ??= await import("./_deno/node_layer.ts");
+}
+
+function loadedNodeLayer(): NodeLayer {
+  if (!nodeLayer) throw new Error("Deno's Node layer is used before it was loaded");
+  return nodeLayer;
+}
 
 /** Whether this process's workers (or, in a worker, this worker) serve on `Deno.serve`. */
 let native = false;
@@ -113,40 +96,42 @@ export function runsOnItsOwn(entry: string): boolean {
 
 /** Deno as a rota host. */
 export const host: Host = {
-  ...processHost,
+  ...denoProcessHost,
   runtime: "deno",
-  importModule: (specifier) => importModule(specifier, { prepare: workerServerLoaded }),
+  importModule: (specifier) =>
+    // A forked worker imports its app once its server module loaded (see `workerServerLoaded`).
+    importAppModule(specifier, denoModuleFiles, nodeLayer ? { prepare: nodeLayer.workerServerLoaded } : {}),
   async prepare(options) {
     requirePermissions();
     await probePort(options.hostname, options.port);
-    const why = nativeServing(ensureConnectionMigration);
+    const why = nativeServing(() => ensureConnectionMigration(denoSysctlFiles));
     native = why === undefined;
     // Serving on Deno.serve takes -A (Deno reads /proc/sys only with it): the channel's directory can be made.
-    spawnsItself = native && runsOnItsOwn(entryPath());
+    spawnsItself = native && runsOnItsOwn(entryPath()) && canMakeChannels();
+    if (!spawnsItself) await loadNodeLayer();
     // Without --unstable-net the fast path was not asked for: node:http, silently (the README says how).
     return native || why === NOT_ASKED ? [] : [`Deno workers serve through node:http, not Deno.serve, as ${why}`];
   },
-  spawn(request) {
-    if (spawnsItself) {
-      try {
-        return spawnDenoWorker(request, entryPath(), {});
-      } catch {
-        // No room for the channel's socket (say, a read-only /tmp): node:cluster starts it, as before.
-      }
-    }
-    return clusterSpawn(request, { [NATIVE_VARIABLE]: native ? String(process.pid) : "" });
-  },
+  spawn: (request) =>
+    spawnsItself ? spawnDenoWorker(request, entryPath(), {}) : loadedNodeLayer().forkWorker(request, native),
   workerChannel() {
-    native = process.env[NATIVE_VARIABLE] === String(process.ppid);
-    delete process.env[NATIVE_VARIABLE];
-    return clusterChannel(!native);
+    // A supervisor never loads the Node layer for this: a forked worker did in `loadDenoHost`.
+    const forked = nodeLayer?.forkedChannel();
+    native = forked?.native ?? false;
+    return forked?.channel;
   },
-  listen: (options) =>
-    native ? listenDenoServe(options) : listenNodeHttp(options, {
-      bindings: denoBindings,
-      // The socket is the supervisor's, shared: every worker at a full stop filters it (one filter), and the
-      // last to close its handle leaves nothing queued. (Deno's node:cluster forks workers with -A: FFI is allowed.)
-      refuseNewHandshakes: (port) => refuseNewHandshakes(openLibc(), denoProcFiles, port),
-    }),
+  listen: (options) => native ? listenDenoServe(options) : loadedNodeLayer().listenForked(options),
   ops: denoOpsHost,
 };
+
+/**
+ * Deno as a rota host, with Deno's Node layer loaded first in a worker that
+ * Deno's `node:cluster` forked (it finds a spec in its environment, and no
+ * channel of rota's own: those workers run `_deno/worker_main.ts`).
+ *
+ * @returns {@linkcode host}.
+ */
+export async function loadDenoHost(): Promise<Host> {
+  if (denoProcessHost.env()[SPEC_VARIABLE] !== undefined) await loadNodeLayer();
+  return host;
+}

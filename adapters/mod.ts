@@ -7,7 +7,6 @@
  * @module
  */
 
-import process from "node:process";
 import { runCli } from "../runtime/cli.ts";
 import { describeError } from "../runtime/errors.ts";
 import type { Host } from "../runtime/host.ts";
@@ -23,7 +22,7 @@ import type { HeldSignals } from "./early_signals.ts";
  * @returns The adapter's host, loaded on first use.
  */
 export async function currentHost(): Promise<Host> {
-  if ("Deno" in globalThis) return (await import("./deno.ts")).host;
+  if ("Deno" in globalThis) return await (await import("./deno.ts")).loadDenoHost();
   if ("Bun" in globalThis) return (await import("./bun.ts")).host;
   return (await import("./node.ts")).host;
 }
@@ -71,16 +70,29 @@ export async function main(held?: HeldSignals): Promise<void> {
       await working;
       return;
     }
-    const running = runCli(host, process.argv.slice(2));
+    const running = runCli(host, [...host.args()]);
     held?.release();
     const code = await running;
     // The app module was imported here too: its timers or sockets must not keep a finished CLI alive.
-    process.exit(code);
+    host.exit(code);
   } catch (error) {
     held?.release();
     const line = `rota: ${describeError(error)}`;
-    if (host) host.writeLog(line);
-    else process.stderr.write(`${line}\n`);
-    process.exit(1);
+    if (host) {
+      host.writeLog(line);
+      host.exit(1);
+    }
+    exitWithoutHost(line);
   }
+}
+
+/** Leave when not even the runtime's adapter could be loaded. */
+function exitWithoutHost(line: string): never {
+  console.error(line);
+  const global = globalThis as unknown as { Deno?: Exits; process?: Exits };
+  return (global.Deno ?? global.process)!.exit(1);
+}
+
+interface Exits {
+  exit(code: number): never;
 }

@@ -126,6 +126,10 @@ export interface HostBase {
   readonly runtime: RuntimeName;
   readonly clock: Clock;
   pid(): number;
+  /** The program's arguments: what follows the runtime's own and the program's path. */
+  args(): readonly string[];
+  /** End this process now, with `code`. */
+  exit(code: number): never;
   env(): Record<string, string | undefined>;
   isTerminal(): boolean;
   /** Write one log line to standard error. */

@@ -10,7 +10,6 @@
 
 import { RotaError } from "../../runtime/errors.ts";
 import { notifyTarget } from "../../runtime/ops/systemd.ts";
-import { notifySystemd } from "../_node/notify.ts";
 
 interface DatagramConn {
   send(data: Uint8Array, address: { transport: "unixpacket"; path: string }): Promise<number>;
@@ -45,7 +44,9 @@ export function hasDatagrams(): boolean {
  */
 export async function notifyDeno(state: string, env: Record<string, string | undefined> = deno().env.toObject()) {
   const target = notifyTarget(env);
-  if (target.kind !== "path" || !hasDatagrams()) return notifySystemd(state, env);
+  if (target.kind === "none") return;
+  // systemd-notify, through node:child_process: loaded only here.
+  if (target.kind !== "path" || !hasDatagrams()) return (await import("../_node/notify.ts")).notifySystemd(state, env);
   // A datagram socket sends from an address of its own: bind one in a private temporary directory.
   const dir = await deno().makeTempDir();
   try {

@@ -8,7 +8,7 @@
  */
 
 import { describeError } from "../../runtime/errors.ts";
-import { type ConnectionMigration, MIGRATION_PROBLEMS } from "../_node/connection_migration.ts";
+import { type ConnectionMigration, MIGRATION_PROBLEMS } from "../_linux/connection_migration.ts";
 import { openLibc } from "./libc.ts";
 
 /** The parts of the `Deno` global this file uses. */

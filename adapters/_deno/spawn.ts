@@ -172,6 +172,37 @@ function flagsToInherit(): string[] {
   return supervisorFlags = inheritedFlags(commandLine, deno().args.length);
 }
 
+/** A private directory for one worker's socket, under `$XDG_RUNTIME_DIR` or `/tmp`. */
+function makeChannelDirectory(): string {
+  return deno().makeTempDirSync({ prefix: "rota-w-", dir: deno().env.get("XDG_RUNTIME_DIR") || "/tmp" });
+}
+
+/**
+ * Whether this supervisor can make its workers' channels (a private
+ * directory, a socket in it): tried once before any worker starts, and left
+ * as it found it.
+ *
+ * @returns False when it cannot (a read-only or missing directory, a path too long for a socket).
+ */
+export function canMakeChannels(): boolean {
+  let directory: string | undefined;
+  try {
+    directory = makeChannelDirectory();
+    deno().listen({ transport: "unix", path: `${directory}/c` }).close();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    if (directory !== undefined) {
+      try {
+        deno().removeSync(directory, { recursive: true });
+      } catch {
+        // Removed already.
+      }
+    }
+  }
+}
+
 /**
  * Start a worker with a channel of rota's own.
  *
@@ -183,7 +214,7 @@ function flagsToInherit(): string[] {
  */
 export function spawnDenoWorker(request: SpawnRequest, entry: string, env: Record<string, string>): WorkerProcess {
   const api = deno();
-  const directory = api.makeTempDirSync({ prefix: "rota-w-", dir: api.env.get("XDG_RUNTIME_DIR") || "/tmp" });
+  const directory = makeChannelDirectory();
   const path = `${directory}/c`;
   const token = crypto.randomUUID();
   let listener: { accept(): Promise<StreamConn>; close(): void } | undefined;

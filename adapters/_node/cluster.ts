@@ -13,7 +13,7 @@ import process from "node:process";
 import type { SpawnRequest, WorkerChannel, WorkerProcess } from "../../runtime/host.ts";
 import { heapLimitMiB } from "../../runtime/supervisor/memory_watch.ts";
 import { processChannel } from "./channel.ts";
-import { entryPath } from "./entry.ts";
+import { entryPath } from "../entry.ts";
 import { loadNodeServer } from "./http.ts";
 import { SPEC_VARIABLE, takeSpec } from "./process.ts";
 

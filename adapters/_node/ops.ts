@@ -1,7 +1,7 @@
 /**
- * The operations host every adapter shares: Node, Bun and Deno all run the
- * admin listener, the control socket and `systemd-notify` through `node:`
- * modules.
+ * The operations host of Node and Bun: the admin listener, the control socket
+ * and `systemd-notify` through `node:` modules. (Deno's, `_deno/ops.ts`, uses
+ * Deno's own API, and loads `admin.ts` and `notify.ts` from here on demand.)
  *
  * @module
  */
@@ -12,6 +12,7 @@ import type { OpsHost } from "../../runtime/ops/ops_host.ts";
 import { serveHttp } from "./admin.ts";
 import { callControl, listenControl } from "./control.ts";
 import { notifySystemd } from "./notify.ts";
+import { runsPerProc } from "../_linux/proc_status.ts";
 
 /** The supervisor's operations capabilities. */
 export const opsHost: OpsHost = {
@@ -37,13 +38,7 @@ export function processAlive(pid: number): boolean {
     // EPERM: it runs, as someone else.
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
-  try {
-    // The state follows the parenthesised command name, which may itself contain spaces.
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return true;
-  }
+  return runsPerProc(pid, (path) => readFileSync(path, "utf8")) ?? true;
 }
 
 /**

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { existsSync, readFileSync, unwatchFile, watchFile } from "node:fs";
+import { existsSync, readFileSync, unwatchFile, watchFile, writeFileSync } from "node:fs";
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { availableParallelism } from "node:os";
@@ -16,6 +16,8 @@ import type { Host, HostSignal } from "../../runtime/host.ts";
 import { SPEC_VARIABLE } from "../../runtime/protocol.ts";
 import { systemClock } from "../../runtime/clock.ts";
 import { listenError } from "../listen_error.ts";
+import { residentBytes } from "../_linux/proc_status.ts";
+import type { SysctlFiles } from "../_linux/connection_migration.ts";
 import { importAppModule, type ImportHooks, type ModuleFiles } from "../import_module.ts";
 
 export { type ImportHooks, listenError, SPEC_VARIABLE };
@@ -65,6 +67,12 @@ export function probePort(hostname: string, port: number): Promise<void> {
   });
 }
 
+/** A sysctl's file through `node:fs`. */
+export const nodeSysctlFiles: SysctlFiles = {
+  read: (path) => readFileSync(path, "utf8"),
+  write: (path, text) => writeFileSync(path, text),
+};
+
 /** How often a watched configuration file is looked at (stat polling survives editors that replace the file). */
 const WATCH_INTERVAL_MS = 250;
 
@@ -80,18 +88,6 @@ async function writeTextFileAtomic(path: string, text: string): Promise<void> {
   }
 }
 
-/** Linux reports every process's resident set in kB on the `VmRSS:` line of `/proc/<pid>/status`. */
-function residentMemory(pid: number): number | undefined {
-  let status: string;
-  try {
-    status = readFileSync(`/proc/${pid}/status`, "utf8");
-  } catch {
-    return undefined;
-  }
-  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
-  return kb === undefined ? undefined : Number(kb) * 1024;
-}
-
 function watchTextFile(path: string, onChange: () => void): () => void {
   const listener = (now: { mtimeMs: number; size: number }, before: { mtimeMs: number; size: number }) => {
     if (now.mtimeMs !== before.mtimeMs || now.size !== before.size) onChange();
@@ -105,6 +101,8 @@ export const processHost: Pick<
   Host,
   | "clock"
   | "pid"
+  | "args"
+  | "exit"
   | "env"
   | "parallelism"
   | "isTerminal"
@@ -121,6 +119,8 @@ export const processHost: Pick<
 > = {
   clock: systemClock,
   pid: () => process.pid,
+  args: () => process.argv.slice(2),
+  exit: (code) => process.exit(code),
   env: () => process.env,
   parallelism: () => availableParallelism(),
   isTerminal: () => Boolean(process.stderr.isTTY),
@@ -130,7 +130,7 @@ export const processHost: Pick<
   onSignal,
   memoryUsage: () => process.memoryUsage.rss(),
   heapUsed: () => process.memoryUsage().heapUsed,
-  residentMemory,
+  residentMemory: (pid) => residentBytes(pid, (path) => readFileSync(path, "utf8")),
   readTextFile: (path) => readFile(path, "utf8"),
   writeTextFileAtomic,
   watchFile: watchTextFile,

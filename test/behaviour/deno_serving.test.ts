@@ -42,6 +42,30 @@ interface GraphModule {
   dependencies?: { specifier: string; isDynamic?: boolean; code?: { specifier: string } }[];
 }
 
+/**
+ * Every module main.ts reaches through imports, static or dynamic, whose
+ * specifier `follow` accepts (`deno info --json`'s graph of main.ts).
+ */
+function reachable(follow: (specifier: string) => boolean): Set<string> {
+  const info = spawnSync(TARGETS["deno"]().command[0], ["info", "--json", join(ROOT, "main.ts")], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
+  const modules = (JSON.parse(info.stdout) as { modules: GraphModule[] }).modules;
+  const bySpecifier = new Map(modules.map((module) => [module.specifier, module]));
+  const seen = new Set<string>();
+  const visit = (specifier: string) => {
+    if (seen.has(specifier) || !follow(specifier)) return;
+    seen.add(specifier);
+    for (const dependency of bySpecifier.get(specifier)?.dependencies ?? []) {
+      const target = dependency.code?.specifier;
+      if (target) visit(target);
+    }
+  };
+  visit(pathToFileURL(join(ROOT, "main.ts")).href);
+  return seen;
+}
+
 describe("how Deno workers serve", { timeout: 120_000 }, () => {
   after(killLeftovers);
 
@@ -91,27 +115,28 @@ describe("how Deno workers serve", { timeout: 120_000 }, () => {
   });
 
   test("a Deno worker the supervisor spawns itself imports nothing of Node's", () => {
-    const info = spawnSync(TARGETS["deno"]().command[0], ["info", "--json", join(ROOT, "main.ts")], {
-      cwd: ROOT,
-      encoding: "utf8",
-    });
-    const modules = (JSON.parse(info.stdout) as { modules: GraphModule[] }).modules;
-    const bySpecifier = new Map(modules.map((module) => [module.specifier, module]));
     // What main.ts loads for such a worker: its static imports, then the worker's main and all it imports,
     // dynamically too (main.ts's other branch, adapters/mod.ts, is the supervisor's and every other worker's).
-    const main = bySpecifier.get(pathToFileURL(join(ROOT, "main.ts")).href)!;
-    const roots = (main.dependencies ?? []).filter((d) => !d.specifier.endsWith("/mod.ts"));
-    const seen = new Set<string>();
-    const visit = (specifier: string) => {
-      if (seen.has(specifier)) return;
-      seen.add(specifier);
-      for (const dependency of bySpecifier.get(specifier)?.dependencies ?? []) {
-        const target = dependency.code?.specifier;
-        if (target) visit(target);
-      }
-    };
-    for (const root of roots) visit(root.code!.specifier);
+    const seen = reachable((dependency) => !dependency.endsWith("/adapters/mod.ts"));
     assert.ok([...seen].some((specifier) => specifier.endsWith("/runtime/worker/worker.ts")));
+    assert.deepEqual([...seen].filter((specifier) => !specifier.startsWith("file:")), []);
+  });
+
+  test("a Deno supervisor imports nothing of Node's but what it loads on demand", () => {
+    // Loaded only when needed: the other runtimes' adapters, Deno's Node layer (workers forked through
+    // node:cluster: without --unstable-net, or where rota cannot spawn them itself), the admin listener
+    // (--admin, through @hono/node-server) and systemd-notify (no datagram socket in Deno's API).
+    const onDemand = [
+      "/adapters/node.ts",
+      "/adapters/bun.ts",
+      "/_deno/node_layer.ts",
+      "/_node/admin.ts",
+      "/_node/notify.ts",
+    ];
+    const seen = reachable((dependency) => !onDemand.some((path) => dependency.endsWith(path)));
+    for (const module of ["/runtime/supervisor/supervisor.ts", "/adapters/deno.ts", "/_deno/control.ts"]) {
+      assert.ok([...seen].some((specifier) => specifier.endsWith(module)), module);
+    }
     assert.deepEqual([...seen].filter((specifier) => !specifier.startsWith("file:")), []);
   });
 

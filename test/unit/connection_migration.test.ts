@@ -3,22 +3,24 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { ensureConnectionMigration, migrationWarnings } from "../../adapters/_node/connection_migration.ts";
+import { ensureConnectionMigration, migrationWarnings } from "../../adapters/_linux/connection_migration.ts";
 
-test("ensureConnectionMigration() turns tcp_migrate_req on, and says when it cannot read or set it", () => {
+const files = { read: (path: string) => readFileSync(path, "utf8"), write: writeFileSync };
+
+test("ensureConnectionMigration(files, ) turns tcp_migrate_req on, and says when it cannot read or set it", () => {
   const dir = mkdtempSync(join(tmpdir(), "rota-sysctl-"));
   const on = join(dir, "on");
   writeFileSync(on, "1\n");
-  assert.equal(ensureConnectionMigration(on), "on");
+  assert.equal(ensureConnectionMigration(files, on), "on");
 
   const off = join(dir, "off");
   writeFileSync(off, "0\n");
-  assert.equal(ensureConnectionMigration(off), "on");
+  assert.equal(ensureConnectionMigration(files, off), "on");
   assert.equal(readFileSync(off, "utf8"), "1", "it was set");
 
   // /proc/version reads as something other than 1 and cannot be written, even by root.
-  assert.equal(ensureConnectionMigration("/proc/version"), "unsettable");
-  assert.equal(ensureConnectionMigration(join(dir, "missing")), "unreadable");
+  assert.equal(ensureConnectionMigration(files, "/proc/version"), "unsettable");
+  assert.equal(ensureConnectionMigration(files, join(dir, "missing")), "unreadable");
 });
 
 test("migrationWarnings() is silent when the sysctl is on, and says what to run otherwise", () => {

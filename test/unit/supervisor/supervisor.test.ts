@@ -62,6 +62,10 @@ function fakeHost(helloOnSpawn = true) {
     runtime: "node",
     clock,
     pid: () => 1,
+    args: () => [],
+    exit: (code: number): never => {
+      throw new Error(`exit(${code}) is not the supervisor's to call`);
+    },
     env: () => ({}),
     parallelism: () => 2,
     isTerminal: () => false,

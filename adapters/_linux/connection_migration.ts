@@ -8,7 +8,11 @@
  * @module
  */
 
-import { readFileSync, writeFileSync } from "node:fs";
+/** How the sysctl's file is read and written (each adapter passes its runtime's synchronous file API). */
+export interface SysctlFiles {
+  read(path: string): string;
+  write(path: string, text: string): void;
+}
 
 const MIGRATE = "/proc/sys/net/ipv4/tcp_migrate_req";
 
@@ -25,19 +29,20 @@ export const MIGRATION_PROBLEMS: Record<Exclude<ConnectionMigration, "on">, stri
  * Make sure queued connections survive a draining worker's listener closing:
  * turn the sysctl on where it is off and rota may write it.
  *
- * @param file The sysctl's file (injectable for tests).
+ * @param files The runtime's file API.
+ * @param file The sysctl's file (another for tests).
  * @returns Where it stands.
  */
-export function ensureConnectionMigration(file: string = MIGRATE): ConnectionMigration {
+export function ensureConnectionMigration(files: SysctlFiles, file: string = MIGRATE): ConnectionMigration {
   let current: string;
   try {
-    current = readFileSync(file, "utf8").trim();
+    current = files.read(file).trim();
   } catch {
     return "unreadable";
   }
   if (current === "1") return "on";
   try {
-    writeFileSync(file, "1");
+    files.write(file, "1");
     return "on";
   } catch {
     return "unsettable";

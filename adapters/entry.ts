@@ -6,8 +6,6 @@
  * @module
  */
 
-import { fileURLToPath } from "node:url";
-
 /**
  * The path of rota's program.
  *
@@ -16,6 +14,7 @@ import { fileURLToPath } from "node:url";
 export function entryPath(): string {
   const here = import.meta.url;
   // In the bundle this code sits in a chunk beside dist/main.js.
-  const entry = here.endsWith("/adapters/_node/entry.ts") ? new URL("../../main.ts", here) : new URL("./main.js", here);
-  return fileURLToPath(entry);
+  const entry = here.endsWith("/adapters/entry.ts") ? new URL("../main.ts", here) : new URL("./main.js", here);
+  // What `fileURLToPath` does for a `file:` URL on Linux, without `node:url` (Deno's supervisor loads none of Node's modules).
+  return decodeURIComponent(entry.pathname);
 }
