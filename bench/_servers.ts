@@ -4,10 +4,13 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { alive, freePort, killLeftovers, ROOT, Rota, TARGETS, waitFor } from "../test/_harness.ts";
+import { packAndInstall } from "../test/_package.ts";
 import type { RuntimeKey } from "./_args.ts";
 import { privatePm2 } from "./_pm2.ts";
 
@@ -50,7 +53,35 @@ export function ownServerName(key: RuntimeKey): string {
   return key === "bun" ? "Bun.serve" : key === "deno" ? "Deno.serve" : "node:http";
 }
 
-/** rota serving the seed's app. */
+let installation: { dir: string; main: Promise<string> } | undefined;
+
+/**
+ * rota as `npm install rota` gives it (packed from this tree, installed into a
+ * new project once per run): its `dist/main.js`, which `npx rota`,
+ * `bunx --bun rota` and `deno run npm:rota` run. The sources would be another
+ * program than the one users run (on Deno they hold several MB more per
+ * process: ~80 modules compiled one by one).
+ *
+ * @returns The installed program's path.
+ */
+export function installedRota(): Promise<string> {
+  if (!installation) {
+    const dir = mkdtempSync(join(tmpdir(), "rota-bench-package-"));
+    const main = packAndInstall(dir, []).then(({ project }) =>
+      join(project, "node_modules", "rota", "dist", "main.js")
+    );
+    installation = { dir, main };
+  }
+  return installation.main;
+}
+
+/** Remove what {@linkcode installedRota} installed. */
+export function removeInstalledRota(): void {
+  if (installation) rmSync(installation.dir, { recursive: true, force: true });
+  installation = undefined;
+}
+
+/** rota serving the seed's app, as installed ({@linkcode installedRota}). */
 export function rotaContender(
   key: RuntimeKey,
   label: string,
@@ -60,7 +91,10 @@ export function rotaContender(
   return {
     label,
     async start() {
-      const rota = await Rota.serve(TARGETS[key](), APP, args, { env });
+      const target = TARGETS[key]();
+      const rota = await Rota.serve({ ...target, command: [...target.script, await installedRota()] }, APP, args, {
+        env,
+      });
       return {
         url: rota.url,
         pid: rota.child.pid ?? 0,
@@ -103,6 +137,7 @@ const launchedChildren = new Set<ChildProcess>();
  */
 export async function stopEverything(): Promise<void> {
   await Promise.all([started([...launchedChildren])(), killLeftovers()]);
+  removeInstalledRota();
 }
 
 function launch(

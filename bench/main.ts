@@ -18,6 +18,9 @@
  *   out) against the own server's, after the same load (taken from the
  *   steady W = 1 group).
  *
+ * rota runs as a user installs it: packed from this tree and installed into a
+ * new project at the start (`installedRota`), on every runtime.
+ *
  * Prints one Markdown table and writes it (see --help). Not a test: nothing
  * here passes or fails; the target column says where issue 9's targets stand.
  */
@@ -37,10 +40,12 @@ import {
   denoParallel,
   floorRecycling,
   floorSupervisor,
+  installedRota,
   ownServer,
   ownServerName,
   pm2Contender,
   privateMb,
+  removeInstalledRota,
   rotaContender,
   rssMb,
   type Running,
@@ -552,6 +557,8 @@ async function main(argv: readonly string[]): Promise<number> {
   ensureWrk();
   if (options.pm2 && options.sections.includes("steady") && options.runtimes.includes("node-system")) ensurePm2();
 
+  say("packing rota and installing it into a new project: the rota every row runs");
+  await installedRota();
   const began = Date.now();
   const loadBefore = load();
   const rows: Row[] = [];
@@ -612,4 +619,6 @@ try {
     console.error(`bench: failed: ${(error as Error)?.message?.split("\n")[0] ?? error}`);
     process.exitCode = 1;
   }
+} finally {
+  removeInstalledRota();
 }

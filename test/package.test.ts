@@ -6,20 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import {
-  copyFileSync,
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, dirname, join, relative } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import process from "node:process";
 import { after, before, describe, test } from "node:test";
 import {
@@ -35,6 +24,7 @@ import {
   waitFor,
   workerStart,
 } from "./_harness.ts";
+import { packAndInstall, run } from "./_package.ts";
 
 const BIN = join(ROOT, "node_modules", ".bin");
 
@@ -68,69 +58,14 @@ const NODES = [
   { name: "Node 24 (npm)", node: join(BIN, "node"), path: pathFor(BIN) },
 ];
 
-/** Run a command to its end, bounded; resolve with its output, reject with it on a non-zero exit. */
-function run(
-  command: string,
-  args: readonly string[],
-  options: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      command,
-      args,
-      {
-        cwd: options.cwd,
-        env: { ...process.env, ...options.env },
-        timeout: options.timeoutMs ?? 60_000,
-        maxBuffer: 16 * 1024 * 1024,
-      },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
 describe("the npm package", { timeout: 300_000 }, () => {
   let dir: string;
   let project: string;
-  let files: string[];
+  let files: readonly string[];
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "rota-pack-"));
-    // Packed from a copy of the sources, as from a clone: the prepack build empties and refills dist/, which other
-    // suites running at the same time spawn workers from (a worker once failed to start with "Cannot find module").
-    const source = join(dir, "source");
-    const generated = new Set(["node_modules", "dist", ".git", "test/output", "bench/.tools", "bench/.out"]);
-    cpSync(ROOT, source, {
-      recursive: true,
-      filter: (from) => !generated.has(relative(ROOT, from)),
-    });
-    symlinkSync(join(ROOT, "node_modules"), join(source, "node_modules"));
-    const packed = await run("npm", ["pack", "--json", "--pack-destination", dir], { cwd: source, timeoutMs: 120_000 });
-    assert.equal(packed.code, 0, packed.stderr);
-    // The prepack build prints its summary on the same stream as npm's JSON.
-    const [manifest] = JSON.parse(packed.stdout.slice(packed.stdout.search(/^\[/m)));
-    files = manifest.files.map((file: { path: string }) => file.path);
-    project = join(dir, "project");
-    mkdirSync(project);
-    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "project", private: true, type: "module" }));
-    const installed = await run(
-      "npm",
-      [
-        "install",
-        "--prefer-offline",
-        "--no-audit",
-        "--no-fund",
-        join(dir, manifest.filename),
-        "hono@4",
-        "esbuild",
-        "@hono/node-ws",
-      ],
-      { cwd: project, timeoutMs: 240_000 },
-    );
-    assert.equal(installed.code, 0, `npm install failed:\n${installed.stderr}`);
+    ({ files, project } = await packAndInstall(dir, ["hono@4", "esbuild", "@hono/node-ws"]));
     const readme = readFileSync(join(ROOT, "README.md"), "utf8");
     const quickStart = /## Quick start\s+```ts\n([\s\S]*?)```/.exec(readme);
     assert.ok(quickStart, "the README has a TypeScript quick start");
