@@ -112,8 +112,18 @@ export const host: Host = {
     // Without --unstable-net the fast path was not asked for: node:http, silently (the README says how).
     return native || why === NOT_ASKED ? [] : [`Deno workers serve through node:http, not Deno.serve, as ${why}`];
   },
-  spawn: (request) =>
-    spawnsItself ? spawnDenoWorker(request, entryPath(), {}) : loadedNodeLayer().forkWorker(request, native),
+  spawn(request) {
+    if (!spawnsItself) return loadedNodeLayer().forkWorker(request, native);
+    try {
+      return spawnDenoWorker(request, entryPath(), {});
+    } catch (error) {
+      // The channel's socket cannot be made any more (its directory went away, the disk is full): node:cluster
+      // starts the workers from now on, once Deno's Node layer has loaded; this spawn fails (and is retried).
+      if (nodeLayer) return nodeLayer.forkWorker(request, native);
+      void loadNodeLayer().catch(() => {});
+      throw error;
+    }
+  },
   workerChannel() {
     // A supervisor never loads the Node layer for this: a forked worker did in `loadDenoHost`.
     const forked = nodeLayer?.forkedChannel();
@@ -132,6 +142,7 @@ export const host: Host = {
  * @returns {@linkcode host}.
  */
 export async function loadDenoHost(): Promise<Host> {
-  if (denoProcessHost.env()[SPEC_VARIABLE] !== undefined) await loadNodeLayer();
+  const deno = (globalThis as unknown as { Deno: { env: { get(name: string): string | undefined } } }).Deno;
+  if (deno.env.get(SPEC_VARIABLE) !== undefined) await loadNodeLayer();
   return host;
 }

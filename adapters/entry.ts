@@ -15,6 +15,9 @@ export function entryPath(): string {
   const here = import.meta.url;
   // In the bundle this code sits in a chunk beside dist/main.js.
   const entry = here.endsWith("/adapters/entry.ts") ? new URL("../main.ts", here) : new URL("./main.js", here);
-  // What `fileURLToPath` does for a `file:` URL on Linux, without `node:url` (Deno's supervisor loads none of Node's modules).
+  // What `fileURLToPath` does on Linux, without `node:url` (Deno's supervisor loads none of Node's modules).
+  if (entry.protocol !== "file:") {
+    throw new TypeError(`rota's program must be a file to start workers from, not ${entry.href}`);
+  }
   return decodeURIComponent(entry.pathname);
 }

@@ -53,7 +53,13 @@ export function ownServerName(key: RuntimeKey): string {
   return key === "bun" ? "Bun.serve" : key === "deno" ? "Deno.serve" : "node:http";
 }
 
-let installation: { dir: string; main: Promise<string> } | undefined;
+/** Where the installed rota is: the project, and its program. */
+export interface InstalledRota {
+  readonly project: string;
+  readonly main: string;
+}
+
+let installation: { dir: string; installed: Promise<InstalledRota> } | undefined;
 
 /**
  * rota as `npm install rota` gives it (packed from this tree, installed into a
@@ -62,17 +68,19 @@ let installation: { dir: string; main: Promise<string> } | undefined;
  * program than the one users run (on Deno they hold several MB more per
  * process: ~80 modules compiled one by one).
  *
- * @returns The installed program's path.
+ * @returns The project it is installed in (rota runs with it as working
+ * directory, as a user's does) and the installed program's path.
  */
-export function installedRota(): Promise<string> {
+export function installedRota(): Promise<InstalledRota> {
   if (!installation) {
     const dir = mkdtempSync(join(tmpdir(), "rota-bench-package-"));
-    const main = packAndInstall(dir, []).then(({ project }) =>
-      join(project, "node_modules", "rota", "dist", "main.js")
-    );
-    installation = { dir, main };
+    const installed = packAndInstall(dir, []).then(({ project }) => ({
+      project,
+      main: join(project, "node_modules", "rota", "dist", "main.js"),
+    }));
+    installation = { dir, installed };
   }
-  return installation.main;
+  return installation.installed;
 }
 
 /** Remove what {@linkcode installedRota} installed. */
@@ -92,9 +100,9 @@ export function rotaContender(
     label,
     async start() {
       const target = TARGETS[key]();
-      const rota = await Rota.serve({ ...target, command: [...target.script, await installedRota()] }, APP, args, {
-        env,
-      });
+      const { project, main } = await installedRota();
+      // From the project's directory, as a user runs it (Deno would otherwise find this tree's deno.json).
+      const rota = await Rota.serve({ ...target, command: [...target.script, main] }, APP, args, { env, cwd: project });
       return {
         url: rota.url,
         pid: rota.child.pid ?? 0,

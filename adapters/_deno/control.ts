@@ -34,9 +34,13 @@ interface Conn {
   close(): void;
 }
 
-interface UnixListener extends AsyncIterable<Conn> {
+interface UnixListener {
+  accept(): Promise<Conn>;
   close(): void;
 }
+
+/** How long a listener that failed to accept (not closed) waits before it tries again. */
+const ACCEPT_RETRY_MS = 100;
 
 interface FileInfo {
   readonly isDirectory: boolean;
@@ -150,18 +154,26 @@ export async function listenControl(path: string, handler: ControlHandler): Prom
   // The directory already keeps others out; the mode says so on the file too.
   await deno().chmod(path, 0o600);
   const clients = new Set<Conn>();
+  let closing = false;
   const accepting = (async () => {
-    for await (const conn of listener) {
+    while (!closing) {
+      let conn: Conn;
+      try {
+        conn = await listener.accept();
+      } catch {
+        // Closed; or out of file descriptors for a moment (EMFILE), which must not end the socket for good.
+        if (!closing) await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
+        continue;
+      }
       clients.add(conn);
       void serveClient(conn, handler).then(() => clients.delete(conn));
     }
-  })().catch(() => {
-    // The listener was closed.
-  });
+  })();
   let closed: Promise<void> | undefined;
   return {
     close: () =>
       closed ??= (async () => {
+        closing = true;
         listener.close();
         for (const conn of clients) {
           try {
@@ -193,12 +205,15 @@ export async function callControl(
 ): Promise<ControlResponse> {
   const { timeoutMs = 10_000 } = options;
   let conn: Conn | undefined;
+  let gaveUp = false;
   const exchange = async (): Promise<ControlResponse> => {
     try {
       conn = await deno().connect({ transport: "unix", path });
     } catch (error) {
       throw unreachable(path, error);
     }
+    // Connected only after the time was up: nobody else will close it.
+    if (gaveUp) conn.close();
     let line: string | undefined;
     try {
       await writeAll(conn, encodeControl(request));
@@ -221,6 +236,7 @@ export async function callControl(
       new Promise<never>((_, reject) => timer = setTimeout(() => reject(noAnswer(path, timeoutMs)), timeoutMs)),
     ]);
   } finally {
+    gaveUp = true;
     clearTimeout(timer);
     try {
       conn?.close();

@@ -9,7 +9,7 @@
  */
 
 import type { OpsHost } from "../../runtime/ops/ops_host.ts";
-import { runsPerProc } from "../_linux/proc_status.ts";
+import { runningPerStat } from "../_linux/proc_status.ts";
 import { callControl, listenControl } from "./control.ts";
 import { notifyDeno } from "./notify.ts";
 
@@ -28,6 +28,18 @@ export const denoOpsHost: OpsHost = {
   callControl,
   notify: (state) => notifyDeno(state),
   uid: () => deno().uid() ?? 0,
-  // Linux lists every process in /proc, whoever runs it: gone (or a zombie) is not running.
-  processAlive: (pid) => runsPerProc(pid, (path) => deno().readTextFileSync(path)) ?? false,
+  processAlive,
 };
+
+/**
+ * Whether a process runs, from Linux's `/proc/<pid>/stat`: gone (no such
+ * file) or a zombie is not; a file this process may not read (`hidepid`)
+ * counts as running, as signal 0's `EPERM` does on Node.
+ */
+function processAlive(pid: number): boolean {
+  try {
+    return runningPerStat(deno().readTextFileSync(`/proc/${pid}/stat`));
+  } catch (error) {
+    return (error as { code?: string }).code !== "ENOENT";
+  }
+}

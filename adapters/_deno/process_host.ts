@@ -62,18 +62,25 @@ function writeAll(output: Output, text: string): void {
   for (let written = 0; written < bytes.length;) written += output.writeSync(bytes.subarray(written));
 }
 
-/** How Deno finds an app module's file (a worker is given a URL; a path is resolved from the working directory). */
+/**
+ * How Deno finds an app module's file: a URL as it is, a path from the working
+ * directory (`#`, `?` and `%` in it are the file name's, as `pathToFileURL`
+ * takes them), and any file system entry counts as there (a directory then
+ * fails to import, with its own message), as on Node.
+ */
 export const denoModuleFiles: ModuleFiles = {
   toUrl(specifier) {
     if (/^(file|https?|data):/.test(specifier)) return new URL(specifier);
-    const base = new URL(`file://${deno().cwd().replace(/\/?$/, "/")}`);
-    const url = new URL("file://");
-    url.pathname = specifier.startsWith("/") ? specifier : new URL(specifier, base).pathname;
+    const path = specifier.startsWith("/") ? specifier : `${deno().cwd().replace(/\/?$/, "/")}${specifier}`;
+    const url = new URL("file:///");
+    // The setter escapes what a path cannot hold in a URL (`#`, `?`, spaces) but not `%`, and normalises `.` and `..`.
+    url.pathname = path.replaceAll("%", "%25");
     return url;
   },
   exists(url) {
     try {
-      return deno().statSync(url).isFile;
+      deno().statSync(url);
+      return true;
     } catch {
       return false;
     }

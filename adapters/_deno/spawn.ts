@@ -172,9 +172,21 @@ function flagsToInherit(): string[] {
   return supervisorFlags = inheritedFlags(commandLine, deno().args.length);
 }
 
-/** A private directory for one worker's socket, under `$XDG_RUNTIME_DIR` or `/tmp`. */
+/**
+ * A private directory for one worker's socket, under `$XDG_RUNTIME_DIR`, or
+ * `/tmp` when that is unset or unusable (systemd removes a user's runtime
+ * directory when the user's last session ends).
+ */
 function makeChannelDirectory(): string {
-  return deno().makeTempDirSync({ prefix: "rota-w-", dir: deno().env.get("XDG_RUNTIME_DIR") || "/tmp" });
+  const runtimeDir = deno().env.get("XDG_RUNTIME_DIR");
+  if (runtimeDir) {
+    try {
+      return deno().makeTempDirSync({ prefix: "rota-w-", dir: runtimeDir });
+    } catch {
+      // Gone or not writable: /tmp.
+    }
+  }
+  return deno().makeTempDirSync({ prefix: "rota-w-", dir: "/tmp" });
 }
 
 /**

@@ -29,20 +29,13 @@ export function residentBytes(pid: number, readText: ReadText): number | undefin
 }
 
 /**
- * Whether `/proc/<pid>/stat` shows a process that has not exited: present,
- * and not a zombie (exited, its parent has not collected it yet).
+ * Whether a process's `/proc/<pid>/stat` shows it running: not a zombie
+ * (exited, its parent has not collected it yet).
  *
- * @param pid The process.
- * @param readText How to read the file.
- * @returns `undefined` when the file cannot be read.
+ * @param stat The file's text.
+ * @returns False for a zombie.
  */
-export function runsPerProc(pid: number, readText: ReadText): boolean | undefined {
-  let stat: string;
-  try {
-    stat = readText(`/proc/${pid}/stat`);
-  } catch {
-    return undefined;
-  }
+export function runningPerStat(stat: string): boolean {
   // The state follows the parenthesised command name, which may itself contain spaces.
   const after = stat.lastIndexOf(")");
   return stat.slice(after + 2, after + 3) !== "Z";

@@ -12,7 +12,7 @@ import type { OpsHost } from "../../runtime/ops/ops_host.ts";
 import { serveHttp } from "./admin.ts";
 import { callControl, listenControl } from "./control.ts";
 import { notifySystemd } from "./notify.ts";
-import { runsPerProc } from "../_linux/proc_status.ts";
+import { runningPerStat } from "../_linux/proc_status.ts";
 
 /** The supervisor's operations capabilities. */
 export const opsHost: OpsHost = {
@@ -38,7 +38,11 @@ export function processAlive(pid: number): boolean {
     // EPERM: it runs, as someone else.
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
-  return runsPerProc(pid, (path) => readFileSync(path, "utf8")) ?? true;
+  try {
+    return runningPerStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return true;
+  }
 }
 
 /**

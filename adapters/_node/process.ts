@@ -1,6 +1,7 @@
 /**
- * Host capabilities shared by all three adapters through `node:` modules,
- * which Node, Bun and Deno all provide. Nothing here runs at import time.
+ * Host capabilities that Node and Bun share through `node:` modules (and a
+ * worker that Deno's `node:cluster` forked takes its spec here). Nothing here
+ * runs at import time.
  *
  * @module
  */

@@ -7,11 +7,11 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { get, killLeftovers, ROOT, Rota, type Target, TARGETS, waitFor, workerStart } from "../_harness.ts";
+import { FIXTURES, get, killLeftovers, ROOT, Rota, type Target, TARGETS, waitFor, workerStart } from "../_harness.ts";
 import http from "node:http";
 import net from "node:net";
 import { limitsSuite } from "./limits.ts";
@@ -43,10 +43,10 @@ interface GraphModule {
 }
 
 /**
- * Every module main.ts reaches through imports, static or dynamic, whose
- * specifier `follow` accepts (`deno info --json`'s graph of main.ts).
+ * Every module main.ts reaches through imports, static or dynamic, along the
+ * imports `follow` accepts (`deno info --json`'s graph of main.ts).
  */
-function reachable(follow: (specifier: string) => boolean): Set<string> {
+function reachable(follow: (specifier: string, dynamic: boolean) => boolean): Set<string> {
   const info = spawnSync(TARGETS["deno"]().command[0], ["info", "--json", join(ROOT, "main.ts")], {
     cwd: ROOT,
     encoding: "utf8",
@@ -55,11 +55,11 @@ function reachable(follow: (specifier: string) => boolean): Set<string> {
   const bySpecifier = new Map(modules.map((module) => [module.specifier, module]));
   const seen = new Set<string>();
   const visit = (specifier: string) => {
-    if (seen.has(specifier) || !follow(specifier)) return;
+    if (seen.has(specifier)) return;
     seen.add(specifier);
     for (const dependency of bySpecifier.get(specifier)?.dependencies ?? []) {
       const target = dependency.code?.specifier;
-      if (target) visit(target);
+      if (target && follow(target, dependency.isDynamic === true)) visit(target);
     }
   };
   visit(pathToFileURL(join(ROOT, "main.ts")).href);
@@ -101,17 +101,39 @@ describe("how Deno workers serve", { timeout: 120_000 }, () => {
       // (The control socket's directory, rota/, lives there too.)
       assert.deepEqual(readdirSync(runtimeDir).filter((name) => name.startsWith("rota-w-")), [], "none left behind");
       assert.equal((await spawned.rota.stop()).code, 0);
+
+      // A runtime "directory" that is a file (or gone, as after the user's last logout): /tmp instead.
+      const notADirectory = join(runtimeDir, "file");
+      writeFileSync(notADirectory, "");
+      const inTmp = await serving(TARGETS["deno"](), { XDG_RUNTIME_DIR: notADirectory, ROTA_CONTROL_SOCKET: "off" });
+      for (const pid of inTmp.rota.workerPids()) assert.equal(workerStart(pid).forked, false);
+      assert.equal((await inTmp.rota.stop()).code, 0);
+
+      // A directory whose path leaves no room for a socket's (108 bytes): no channel, so the workers are forked,
+      // on Deno.serve still.
+      const deep = join(runtimeDir, "d".repeat(Math.max(1, 100 - runtimeDir.length)));
+      mkdirSync(deep);
+      const forked = await serving(TARGETS["deno"](), { XDG_RUNTIME_DIR: deep, ROTA_CONTROL_SOCKET: "off" });
+      assert.deepEqual(forked.bindings, { incoming: false, remoteAddr: true });
+      for (const pid of forked.rota.workerPids()) assert.equal(workerStart(pid).forked, true);
+      assert.equal((await forked.rota.stop()).code, 0);
     } finally {
       rmSync(runtimeDir, { recursive: true, force: true });
     }
-    // A runtime "directory" that is a file: no room for the socket, so the workers are forked, on Deno.serve still.
-    const notADirectory = join(mkdtempSync(join(tmpdir(), "rota-xdg-")), "file");
-    writeFileSync(notADirectory, "");
-    const forked = await serving(TARGETS["deno"](), { XDG_RUNTIME_DIR: notADirectory });
-    assert.deepEqual(forked.bindings, { incoming: false, remoteAddr: true });
-    for (const pid of forked.rota.workerPids()) assert.equal(workerStart(pid).forked, true);
-    assert.equal((await forked.rota.stop()).code, 0);
-    rmSync(dirname(notADirectory), { recursive: true, force: true });
+  });
+
+  test("the app's path is a file name: '#', '?' and '%' in it or in the working directory are the file's", async () => {
+    // The supervisor reads the path through Deno's own API (no node:url): a URL parser would take '#' for a fragment.
+    const dir = join(mkdtempSync(join(tmpdir(), "rota-path-")), "a #b?%41");
+    mkdirSync(dir);
+    copyFileSync(join(FIXTURES, "hello.js"), join(dir, "app %41#1.js"));
+    try {
+      const rota = await Rota.serve(TARGETS["deno"](), "app %41#1.js", ["--workers", "1"], { cwd: dir });
+      assert.equal((await get(rota.url)).status, 200);
+      assert.equal((await rota.stop()).code, 0);
+    } finally {
+      rmSync(dirname(dir), { recursive: true, force: true });
+    }
   });
 
   test("a Deno worker the supervisor spawns itself imports nothing of Node's", () => {
@@ -133,7 +155,8 @@ describe("how Deno workers serve", { timeout: 120_000 }, () => {
       "/_node/admin.ts",
       "/_node/notify.ts",
     ];
-    const seen = reachable((dependency) => !onDemand.some((path) => dependency.endsWith(path)));
+    // Only a dynamic import of them waits for the demand: a static one is followed, and fails the test.
+    const seen = reachable((dependency, dynamic) => !(dynamic && onDemand.some((path) => dependency.endsWith(path))));
     for (const module of ["/runtime/supervisor/supervisor.ts", "/adapters/deno.ts", "/_deno/control.ts"]) {
       assert.ok([...seen].some((specifier) => specifier.endsWith(module)), module);
     }

@@ -7,7 +7,7 @@ import { ensureConnectionMigration, migrationWarnings } from "../../adapters/_li
 
 const files = { read: (path: string) => readFileSync(path, "utf8"), write: writeFileSync };
 
-test("ensureConnectionMigration(files, ) turns tcp_migrate_req on, and says when it cannot read or set it", () => {
+test("ensureConnectionMigration() turns tcp_migrate_req on, and says when it cannot read or set it", () => {
   const dir = mkdtempSync(join(tmpdir(), "rota-sysctl-"));
   const on = join(dir, "on");
   writeFileSync(on, "1\n");
