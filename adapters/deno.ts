@@ -20,7 +20,8 @@
  *   `fork` passes a child could not be tried on this machine, so
  *   `node:cluster` starts it, as it starts `node:http` workers; nor when the
  *   supervisor cannot make a socket for the channel, a private directory under
- *   `$XDG_RUNTIME_DIR` or `/tmp`, tried once before any worker starts.)
+ *   `$XDG_RUNTIME_DIR` or `/tmp`: tried before any worker starts, and should
+ *   it fail later, the workers after that spawn are forked.)
  * - **`node:http` on a socket the supervisor owns**, which Deno's
  *   `node:cluster` passes for real (unlike what Deno's docs say), otherwise: a
  *   drain loses nothing with no flag and no sysctl. The app finds what
@@ -106,7 +107,6 @@ export const host: Host = {
     await probePort(options.hostname, options.port);
     const why = nativeServing(() => ensureConnectionMigration(denoSysctlFiles));
     native = why === undefined;
-    // Serving on Deno.serve takes -A (Deno reads /proc/sys only with it): the channel's directory can be made.
     spawnsItself = native && runsOnItsOwn(entryPath()) && canMakeChannels();
     if (!spawnsItself) await loadNodeLayer();
     // Without --unstable-net the fast path was not asked for: node:http, silently (the README says how).

@@ -189,3 +189,10 @@ export interface WorkerHost extends HostBase {
 
 /** Everything an adapter provides: both sides, since one program is both. */
 export type Host = SupervisorHost & WorkerHost;
+
+/**
+ * What a runtime's process gives the same way to a supervisor and a worker
+ * (an adapter's shared part): all of {@linkcode Host} but the runtime's name,
+ * its operations, and the spawning, channel and serving of workers.
+ */
+export type ProcessHost = Omit<Host, "runtime" | "ops" | "prepare" | "spawn" | "workerChannel" | "listen">;

@@ -11,7 +11,7 @@
  */
 
 import { systemClock } from "../../runtime/clock.ts";
-import type { Host, HostSignal } from "../../runtime/host.ts";
+import type { HostSignal, ProcessHost } from "../../runtime/host.ts";
 import type { SysctlFiles } from "../_linux/connection_migration.ts";
 import { residentBytes } from "../_linux/proc_status.ts";
 import { importAppModule, type ModuleFiles } from "../import_module.ts";
@@ -23,7 +23,6 @@ interface Output {
 }
 
 interface FileInfo {
-  readonly isFile: boolean;
   readonly size: number;
   readonly mtime: Date | null;
   readonly ino: number | null;
@@ -114,12 +113,8 @@ function watchFile(path: string, onChange: () => void): () => void {
   return () => clearInterval(timer);
 }
 
-function lastSlash(path: string): number {
-  return path.lastIndexOf("/");
-}
-
 async function writeTextFileAtomic(path: string, text: string): Promise<void> {
-  const slash = lastSlash(path);
+  const slash = path.lastIndexOf("/");
   const temporary = `${path.slice(0, slash + 1)}.${path.slice(slash + 1)}.${deno().pid}.tmp`;
   try {
     await deno().writeTextFile(temporary, text);
@@ -156,26 +151,7 @@ export const denoSysctlFiles: SysctlFiles = {
 };
 
 /** Everything of {@linkcode Host} that a Deno process provides the same way, supervisor or worker. */
-export const denoProcessHost: Pick<
-  Host,
-  | "clock"
-  | "pid"
-  | "args"
-  | "exit"
-  | "env"
-  | "parallelism"
-  | "isTerminal"
-  | "writeLog"
-  | "writeOut"
-  | "importModule"
-  | "onSignal"
-  | "memoryUsage"
-  | "heapUsed"
-  | "residentMemory"
-  | "readTextFile"
-  | "writeTextFileAtomic"
-  | "watchFile"
-> = {
+export const denoProcessHost: ProcessHost = {
   clock: systemClock,
   pid: () => deno().pid,
   args: () => deno().args,

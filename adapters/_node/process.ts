@@ -13,7 +13,7 @@ import { availableParallelism } from "node:os";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import type { Host, HostSignal } from "../../runtime/host.ts";
+import type { HostSignal, ProcessHost } from "../../runtime/host.ts";
 import { SPEC_VARIABLE } from "../../runtime/protocol.ts";
 import { systemClock } from "../../runtime/clock.ts";
 import { listenError } from "../listen_error.ts";
@@ -97,27 +97,8 @@ function watchTextFile(path: string, onChange: () => void): () => void {
   return () => unwatchFile(path, listener);
 }
 
-/** The parts of {@linkcode Host} that every runtime provides the same way. */
-export const processHost: Pick<
-  Host,
-  | "clock"
-  | "pid"
-  | "args"
-  | "exit"
-  | "env"
-  | "parallelism"
-  | "isTerminal"
-  | "writeLog"
-  | "writeOut"
-  | "importModule"
-  | "onSignal"
-  | "memoryUsage"
-  | "heapUsed"
-  | "residentMemory"
-  | "readTextFile"
-  | "writeTextFileAtomic"
-  | "watchFile"
-> = {
+/** What a Node or Bun process gives supervisor and worker alike. */
+export const processHost: ProcessHost = {
   clock: systemClock,
   pid: () => process.pid,
   args: () => process.argv.slice(2),
