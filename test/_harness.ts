@@ -59,7 +59,10 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Resolve when `check` returns a truthy value; fail after `timeoutMs`. */
+/** Thrown by a {@linkcode waitFor} check: what it waits for can no longer happen, so the wait ends at once. */
+export class GiveUp extends Error {}
+
+/** Resolve when `check` returns a truthy value; fail after `timeoutMs`, or at once when it throws {@linkcode GiveUp}. */
 export async function waitFor<T>(
   what: string,
   check: () => T | Promise<T>,
@@ -73,6 +76,7 @@ export async function waitFor<T>(
       const value = await check();
       if (value) return value as NonNullable<T>;
     } catch (error) {
+      if (error instanceof GiveUp) throw error;
       last = error;
     }
     await new Promise((r) => setTimeout(r, intervalMs));
@@ -177,7 +181,8 @@ export class Rota {
     try {
       return await waitFor(`log line ${pattern}`, () => {
         const match = this.log.match(pattern);
-        if (!match && ended) throw new Error(`rota exited; output:\n${this.log}`);
+        // "close" comes after the output ended: no line can come any more.
+        if (!match && ended) throw new GiveUp(`rota exited before printing a line that matches ${pattern}`);
         return match;
       }, timeoutMs);
     } catch (error) {

@@ -162,31 +162,37 @@ export function listenDenoServe(options: ListenOptions): Promise<Listener> {
   // resolves once neither is left.
   const requests = new OpenCount();
   const sockets = new OpenCount();
+  // Shared by every request rather than two closures each: a request's allocations are its CPU on Deno.
+  const sent = () => requests.remove();
+  const respond = (request: Request, info: ServeInfo, connection: DenoConnection, response: Response) => {
+    if (!connection.accepted) {
+      info.completed.then(sent, sent);
+      return response;
+    }
+    // A WebSocket is counted from its open instead.
+    requests.remove();
+    return upgradeAccepted(request, connection.accepted, response, sockets);
+  };
+  const failed = (info: ServeInfo, error: unknown): never => {
+    // Deno answers with onError's 500: counted until it was sent, as any answer.
+    info.completed.then(sent, sent);
+    throw error;
+  };
   // A synchronous answer goes to Deno as it is, without a promise (see `ListenOptions.fetch`).
   const answer = (request: Request, info: ServeInfo): Response | Promise<Response> => {
     requests.add();
     const connection = new DenoConnection(request, info.remoteAddr);
-    const respond = (response: Response) => {
-      if (!connection.accepted) {
-        info.completed.then(() => requests.remove(), () => requests.remove());
-        return response;
-      }
-      // A WebSocket is counted from its open instead.
-      requests.remove();
-      return upgradeAccepted(request, connection.accepted, response, sockets);
-    };
-    const failed = (error: unknown): never => {
-      // Deno answers with onError's 500: counted until it was sent, as any answer.
-      info.completed.then(() => requests.remove(), () => requests.remove());
-      throw error;
-    };
     let response: Response | Promise<Response>;
     try {
       response = fetch(request, connection);
     } catch (error) {
-      return failed(error);
+      return failed(info, error);
     }
-    return response instanceof Promise ? response.then(respond, failed) : respond(response);
+    if (!(response instanceof Promise)) return respond(request, info, connection, response);
+    return response.then(
+      (response) => respond(request, info, connection, response),
+      (error) => failed(info, error),
+    );
   };
   // Servers out of service still answer on their connections; close() shuts them all down.
   const servers = new Set<HttpServer>();

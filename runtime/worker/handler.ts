@@ -124,6 +124,8 @@ function describeValue(value: unknown): string {
  * @param env The app, its gate, and the worker around them.
  * @param connection The request's connection: cut when a streamed body fails,
  * and handed to the app through `env` (its address, a WebSocket upgrade).
+ * @param startedAt When the request arrived, on `env.inFlight`'s clock (one
+ * clock read per request fewer: ~0.1 µs each on Deno). @default {when the app is called}
  * @returns The response, or a promise of it; never throws nor rejects: whatever the app does becomes a
  * `Response`.
  * @example
@@ -135,6 +137,7 @@ export function handleRequest(
   request: Request,
   env: HandlerEnv,
   connection?: RequestConnection,
+  startedAt?: number,
 ): Response | Promise<Response> {
   // Before the gate, so that a body too large is never read, even while init runs.
   const refused = env.limits?.refuse(request);
@@ -142,11 +145,16 @@ export function handleRequest(
   // Once ready, skip the wait machinery: no extra promise, and no touching
   // `request.signal`, which makes some adapters build a full Request.
   const gateState = env.gate.state;
-  if (gateState.kind === "ready") return answer(request, gateState.state, env, connection);
-  return answerOnceReady(request, env, connection);
+  if (gateState.kind === "ready") return answer(request, gateState.state, env, connection, startedAt);
+  return answerOnceReady(request, env, connection, startedAt);
 }
 
-async function answerOnceReady(request: Request, env: HandlerEnv, connection?: RequestConnection): Promise<Response> {
+async function answerOnceReady(
+  request: Request,
+  env: HandlerEnv,
+  connection: RequestConnection | undefined,
+  startedAt: number | undefined,
+): Promise<Response> {
   let state: unknown;
   try {
     state = await env.gate.acquire(connection?.watchSignal === false ? undefined : request.signal);
@@ -156,7 +164,7 @@ async function answerOnceReady(request: Request, env: HandlerEnv, connection?: R
       error instanceof InitUnavailableError ? error : new InitUnavailableError("ERR_ROTA_INIT_PENDING", 1),
     );
   }
-  return answer(request, state, env, connection);
+  return answer(request, state, env, connection, startedAt);
 }
 
 /** The app's answer within the request limits, bound to its connection and closing it when the worker says so. */
@@ -165,9 +173,10 @@ function answer(
   state: unknown,
   env: HandlerEnv,
   connection: RequestConnection | undefined,
+  startedAt: number | undefined,
 ): Response | Promise<Response> {
   const guarded = env.limits?.guard(request, connection?.watchSignal !== false);
-  const called = callApp(guarded?.request ?? request, state, env, connection);
+  const called = callApp(guarded?.request ?? request, state, env, connection, startedAt);
   if (guarded) {
     return guarded.settle(Promise.resolve(called)).then(({ response, limit }) => {
       // rota's own 413 (a streamed body above --max-body) closes the connection, as the declared-length one does.
@@ -195,10 +204,11 @@ function callApp(
   state: unknown,
   env: HandlerEnv,
   connection: RequestConnection | undefined,
+  startedAt: number | undefined,
 ): Response | Promise<Response> {
   // Each request gets its own context: `props` is per request, as on Cloudflare.
   const context: ExecutionContext = { waitUntil: env.waitUntil, passThroughOnException() {}, props: {} };
-  const ticket = env.inFlight?.begin(request);
+  const ticket = env.inFlight?.begin(request, startedAt);
   const end = () => {
     if (ticket !== undefined) env.inFlight!.end(ticket);
   };
@@ -216,6 +226,7 @@ function callApp(
     end();
     return checked(result, request, env);
   }
+  if (ticket !== undefined) env.inFlight!.waiting(ticket);
   return Promise.resolve(result as PromiseLike<unknown>).then(
     (response) => {
       end();

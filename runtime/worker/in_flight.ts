@@ -42,11 +42,19 @@ interface Running {
 /**
  * A worker's running requests, in the order they started.
  *
+ * Most answers are synchronous (a Hono route that returns its response): such
+ * a request begins and ends within one call, and is kept in three fields
+ * instead of an entry of the map, which cost ~0.1 µs per request on Deno.
+ * The map holds only the requests still running once their handler returned
+ * a promise ({@linkcode InFlight.waiting}).
+ *
  * @example
  * ```ts
  * const inFlight = new InFlight({ clock: systemClock });
  * const id = inFlight.begin(request);
- * try { return await app.fetch(request); } finally { inFlight.end(id); }
+ * const answer = app.fetch(request);
+ * if (answer instanceof Promise) inFlight.waiting(id);
+ * try { return await answer; } finally { inFlight.end(id); }
  * ```
  */
 export class InFlight {
@@ -56,6 +64,10 @@ export class InFlight {
   #announcedAt = -Infinity;
   // A Map iterates in insertion order: its first entry is the oldest request.
   #running = new Map<number, Running>();
+  // The request whose handler runs now, newer than every one in the map; -1: none.
+  #currentId = -1;
+  #currentRequest: Request | undefined;
+  #currentStartedAt = 0;
   #next = 0;
   #finished = 0;
 
@@ -69,7 +81,7 @@ export class InFlight {
 
   /** Requests running now. */
   get size(): number {
-    return this.#running.size;
+    return this.#running.size + (this.#currentId === -1 ? 0 : 1);
   }
 
   /** Requests whose handler finished, since the worker started. */
@@ -81,17 +93,33 @@ export class InFlight {
    * A request's handler starts.
    *
    * @param request The request.
-   * @returns Its ticket, for {@linkcode InFlight.end}.
+   * @param startedAt When it started, on the clock's scale. @default {the clock's now}
+   * @returns Its ticket, for {@linkcode InFlight.waiting} and {@linkcode InFlight.end}.
    */
-  begin(request: Request): number {
+  begin(request: Request, startedAt: number = this.#clock.now()): number {
+    // A handler never starts while another one's synchronous part runs; were it to, nothing is lost.
+    if (this.#currentId !== -1) this.waiting(this.#currentId);
     const id = this.#next++;
-    const now = this.#clock.now();
-    this.#running.set(id, { request, startedAt: now });
-    if (now - this.#announcedAt >= this.#announceEveryMs) {
-      this.#announcedAt = now;
+    this.#currentId = id;
+    this.#currentRequest = request;
+    this.#currentStartedAt = startedAt;
+    if (startedAt - this.#announcedAt >= this.#announceEveryMs) {
+      this.#announcedAt = startedAt;
       this.#announce();
     }
     return id;
+  }
+
+  /**
+   * A request's handler returned a promise: it goes on running after the
+   * synchronous part of its handler.
+   *
+   * @param id Its ticket.
+   */
+  waiting(id: number): void {
+    if (id !== this.#currentId) return;
+    this.#running.set(id, { request: this.#currentRequest!, startedAt: this.#currentStartedAt });
+    this.#clearCurrent();
   }
 
   /**
@@ -100,7 +128,10 @@ export class InFlight {
    * @param id Its ticket; a second call for the same ticket is ignored.
    */
   end(id: number): void {
-    if (this.#running.delete(id)) this.#finished++;
+    if (id === this.#currentId) {
+      this.#clearCurrent();
+      this.#finished++;
+    } else if (this.#running.delete(id)) this.#finished++;
   }
 
   /**
@@ -110,8 +141,17 @@ export class InFlight {
    */
   oldest(): OldestRequest | undefined {
     const first = this.#running.values().next();
-    if (first.done) return undefined;
-    const { request, startedAt } = first.value;
+    if (!first.done) return this.#describe(first.value.request, first.value.startedAt);
+    if (this.#currentId === -1) return undefined;
+    return this.#describe(this.#currentRequest!, this.#currentStartedAt);
+  }
+
+  #describe(request: Request, startedAt: number): OldestRequest {
     return { method: request.method, path: pathOf(request.url), ageMs: Math.round(this.#clock.now() - startedAt) };
+  }
+
+  #clearCurrent(): void {
+    this.#currentId = -1;
+    this.#currentRequest = undefined;
   }
 }

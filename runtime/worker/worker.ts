@@ -236,7 +236,7 @@ class WorkerLifecycle {
         if (health) return handlerEnv.closeConnections() ? closeConnection(health, connection) : health;
         this.#limits.countRequest();
         const start = this.#requests.start();
-        const answer = handleRequest(request, handlerEnv, connection);
+        const answer = handleRequest(request, handlerEnv, connection, start);
         if (answer instanceof Promise) {
           return answer.then((response) => {
             this.#requests.answered(request, response, start);

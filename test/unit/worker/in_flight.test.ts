@@ -32,3 +32,43 @@ test("InFlight announces a starting request at once, at most once per announceEv
   inFlight.begin(new Request("http://x/"));
   assert.equal(announced, 2);
 });
+
+test("InFlight keeps a request whose handler returned a promise until it ends, and orders it before a newer one", async () => {
+  const clock = new FakeClock();
+  const inFlight = new InFlight({ clock });
+  const slow = inFlight.begin(new Request("http://x/slow"));
+  inFlight.waiting(slow);
+  await clock.advance(50);
+  const quick = inFlight.begin(new Request("http://x/quick"), clock.now() - 10);
+  assert.equal(inFlight.size, 2);
+  assert.deepEqual(inFlight.oldest(), { method: "GET", path: "/slow", ageMs: 50 });
+  inFlight.end(quick);
+  assert.equal(inFlight.size, 1);
+  inFlight.end(slow);
+  assert.deepEqual([inFlight.size, inFlight.finished, inFlight.oldest()], [0, 2, undefined]);
+});
+
+test("InFlight reports a synchronous handler's request while it runs, aged from when it arrived", async () => {
+  const clock = new FakeClock();
+  const seen: unknown[] = [];
+  const inFlight = new InFlight({ clock, announce: () => seen.push(inFlight.oldest()) });
+  await clock.advance(1000);
+  const id = inFlight.begin(new Request("http://x/sync?secret=1", { method: "PUT", body: "x" }), clock.now() - 30);
+  assert.deepEqual(seen, [{ method: "PUT", path: "/sync", ageMs: 30 }], "the announcement names it");
+  assert.equal(inFlight.size, 1);
+  inFlight.end(id);
+  inFlight.end(id);
+  inFlight.waiting(id);
+  assert.deepEqual([inFlight.size, inFlight.finished], [0, 1]);
+});
+
+test("InFlight keeps a request begun while another's handler had not returned", () => {
+  const inFlight = new InFlight({ clock: new FakeClock() });
+  const first = inFlight.begin(new Request("http://x/first"));
+  const second = inFlight.begin(new Request("http://x/second"));
+  assert.equal(inFlight.size, 2);
+  assert.equal(inFlight.oldest()?.path, "/first");
+  inFlight.end(second);
+  inFlight.end(first);
+  assert.deepEqual([inFlight.size, inFlight.finished], [0, 2]);
+});
