@@ -175,7 +175,10 @@ export interface HeartbeatMessage {
   heapUsed: number;
   /** How late this heartbeat's timer fired: the event loop's lag, in milliseconds. */
   loopLagMs: number;
-  /** The oldest request whose handler is running: its method, path (no query) and age in milliseconds. */
+  /**
+   * The oldest request whose handler is running: its method, path (no query) and age in milliseconds (since it
+   * arrived, or since init let it through when it waited for init).
+   */
   oldestMethod?: string;
   oldestPath?: string;
   oldestMs?: number;

@@ -159,6 +159,30 @@ test("handleRequest() tracks the app's handler while it runs, for the heartbeat"
   assert.deepEqual([inFlight.size, inFlight.finished], [0, 1]);
 });
 
+test("handleRequest() ages the app's handler from the request's arrival, or from the end of a wait for init", async () => {
+  let seen: unknown;
+  const app: App = {
+    fetch: () => {
+      seen = inFlight.oldest();
+      return new Response("ok");
+    },
+  };
+  let release = () => {};
+  const { env, gate, clock } = handlerEnv(app, () => new Promise<void>((done) => (release = done)));
+  const inFlight = new InFlight({ clock });
+  void gate.start();
+  await clock.advance(1000);
+  const arrived = clock.now();
+  const waited = handleRequest(new Request("http://x/waited"), { ...env, inFlight }, undefined, arrived);
+  await clock.advance(50);
+  release();
+  await waited;
+  assert.deepEqual(seen, { method: "GET", path: "/waited", ageMs: 0 }, "the wait for init is not the handler's");
+  await clock.advance(1000);
+  await handleRequest(new Request("http://x/ready"), { ...env, inFlight }, undefined, clock.now() - 30);
+  assert.deepEqual(seen, { method: "GET", path: "/ready", ageMs: 30 });
+});
+
 test("handleRequest() accepts the runtime's own Response even when the global Response was replaced by a class that does not claim it", async () => {
   const Native = globalThis.Response;
   const { env, gate } = handlerEnv({ fetch: () => new Native("native") });
