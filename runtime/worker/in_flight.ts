@@ -112,7 +112,8 @@ export class InFlight {
   }
 
   /**
-   * A request's handler finished (answered, threw, or was given up on).
+   * A request's handler finished (answered or threw; one past `--request-timeout`, which rota answered for, ends
+   * only when the app's own answer comes).
    *
    * @param id Its ticket; a second call for the same ticket is ignored.
    */

@@ -428,6 +428,20 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
         status: 431,
         passes: 8 * 1024,
       };
+      /**
+       * The status a request too large gets. The runtime answers before it has read the whole head and then closes,
+       * so the kernel may reset the connection over the unread rest, and the reset can overtake the answer (seen
+       * once on Deno's `node:http` at 32 KiB, on a loaded machine): a reset is tried again, at most three times; any
+       * answer is returned at once.
+       */
+      const refusal = async (send: () => Promise<number>): Promise<number | string> => {
+        let outcome: number | string = "no attempt";
+        for (let attempt = 0; attempt < 3; attempt++) {
+          outcome = await send().catch((error: NodeJS.ErrnoException) => error.code ?? String(error));
+          if (outcome !== "ECONNRESET") return outcome;
+        }
+        return outcome;
+      };
       test(`headers and URLs above the runtime's limit get ${head.status}`, async () => {
         const rota = await Rota.serve(target, "hostile.js", ["--workers", "1"]);
         /** The status of a GET with one header of `size` bytes. */
@@ -441,10 +455,11 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
             request.on("error", fail);
           });
         assert.equal(await withHeader(head.passes), 200);
-        const header = await withHeader(head.size);
-        assert.equal(header, head.status);
-        const url = await get(`${rota.url}/${"u".repeat(head.size)}`).then((a) => a.status);
-        assert.equal(url, head.status);
+        assert.equal(await refusal(() => withHeader(head.size)), head.status);
+        assert.equal(
+          await refusal(() => get(`${rota.url}/${"u".repeat(head.size)}`).then((a) => a.status)),
+          head.status,
+        );
         assert.equal((await get(rota.url)).status, 200);
         assert.equal((await rota.stop()).code, 0);
       });
