@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -83,5 +83,22 @@ describe("build.js", { timeout: 120_000 }, () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("package.json", () => {
+  test("allows the install script of every dependency that has one (npm 12 skips the others)", () => {
+    // npm 11.16 and later warn about install scripts that package.json's
+    // `allowScripts` does not name; npm 12 skips them, and then `bun`, `deno`,
+    // `esbuild` and Node 24 from npm are left without their binaries.
+    const read = (file: string) => JSON.parse(readFileSync(join(ROOT, file), "utf8"));
+    const { allowScripts = {} } = read("package.json");
+    const withScripts = Object.entries(
+      read("package-lock.json").packages as Record<string, { hasInstallScript?: boolean }>,
+    )
+      .filter(([path, entry]) => path !== "" && entry.hasInstallScript)
+      .map(([path]) => path.slice(path.lastIndexOf("node_modules/") + "node_modules/".length));
+    assert.ok(withScripts.length > 0, "package-lock.json names no package with an install script");
+    assert.deepEqual(withScripts.filter((name) => allowScripts[name] !== true), []);
   });
 });
