@@ -12,12 +12,27 @@
 
 import { holdSignals } from "./adapters/early_signals.ts";
 import { spawnedChannel } from "./adapters/_deno/channel.ts";
+import { SPEC_VARIABLE } from "./runtime/protocol.ts";
 
 // From the first moment: a SIGTERM while the rest of rota loads is held, not fatal.
 const held = holdSignals();
 
 // Not awaited: nothing may wait on this module's evaluation (an app module
-// that imports "rota" shares its dependencies). A Deno worker its supervisor
-// spawned itself loads nothing of Node's (adapters/_deno/spawn.ts).
-void (spawnedChannel() === undefined ? import("./adapters/mod.ts") : import("./adapters/_deno/worker_main.ts"))
-  .then(({ main }) => main(held));
+// that imports "rota" shares its dependencies). A worker loads the worker
+// only; one that a Deno supervisor spawned itself loads nothing of Node's
+// (adapters/_deno/spawn.ts).
+const entry = spawnedChannel() !== undefined
+  ? import("./adapters/_deno/worker_main.ts")
+  : specGiven()
+  ? import("./adapters/worker_main.ts")
+  : import("./adapters/mod.ts");
+void entry.then(({ main }) => main(held));
+
+/** Whether a supervisor put a worker's spec in this process's environment (read, not taken: the host takes it). */
+function specGiven(): boolean {
+  const global = globalThis as unknown as {
+    Deno?: { env: { get(name: string): string | undefined } };
+    process?: { env: Record<string, string | undefined> };
+  };
+  return (global.Deno ? global.Deno.env.get(SPEC_VARIABLE) : global.process?.env[SPEC_VARIABLE]) !== undefined;
+}

@@ -1,8 +1,8 @@
 /**
- * The edge: the one place that looks at which runtime this is, and loads
- * that runtime's adapter (and only that one: Deno never loads Bun's, and no
- * runtime loads `@hono/node-server` before a worker listens). Everything
- * behind it takes a `Host`.
+ * The `rota` program's command line and the library's `serve()`, on the
+ * host of the runtime this is (`current_host.ts`). A worker process runs
+ * `worker_main.ts` instead, which loads neither the command line nor the
+ * supervisor.
  *
  * @module
  */
@@ -12,20 +12,8 @@ import { describeError } from "../runtime/errors.ts";
 import type { Host } from "../runtime/host.ts";
 import type { ServeOptions } from "../runtime/options.ts";
 import { type Server, startServer } from "../runtime/server.ts";
-import { runWorker } from "../runtime/worker/worker.ts";
+import { currentHost, exitWithoutHost } from "./current_host.ts";
 import type { HeldSignals } from "./early_signals.ts";
-
-/**
- * The host for the runtime this code runs on. Deno first, then Bun: both
- * also report a Node version.
- *
- * @returns The adapter's host, loaded on first use.
- */
-export async function currentHost(): Promise<Host> {
-  if ("Deno" in globalThis) return await (await import("./deno.ts")).loadDenoHost();
-  if ("Bun" in globalThis) return (await import("./bun.ts")).host;
-  return (await import("./node.ts")).host;
-}
 
 /**
  * Serve an app across a rota of worker processes.
@@ -52,24 +40,15 @@ export async function serve(options: ServeOptions): Promise<Server> {
 }
 
 /**
- * Run rota as a program: a worker when a supervisor started this process,
- * the command line otherwise, exiting with its code. Never throws.
+ * Run rota's command line, exiting with its code. Never throws.
  *
  * @param held Signals held since the program started, handed over once rota listens for them.
- * @returns When the program is done (a CLI process has exited by then).
+ * @returns Never: the process has exited by then.
  */
 export async function main(held?: HeldSignals): Promise<void> {
   let host: Host | undefined;
   try {
     host = await currentHost();
-    const channel = host.workerChannel();
-    if (channel) {
-      // The worker listens for signals as it starts (synchronously): what was held goes to it.
-      const working = runWorker(host, channel);
-      held?.release();
-      await working;
-      return;
-    }
     const running = runCli(host, [...host.args()]);
     held?.release();
     const code = await running;
@@ -84,15 +63,4 @@ export async function main(held?: HeldSignals): Promise<void> {
     }
     exitWithoutHost(line);
   }
-}
-
-/** Leave when not even the runtime's adapter could be loaded. */
-function exitWithoutHost(line: string): never {
-  console.error(line);
-  const global = globalThis as unknown as { Deno?: Exits; process?: Exits };
-  return (global.Deno ?? global.process)!.exit(1);
-}
-
-interface Exits {
-  exit(code: number): never;
 }

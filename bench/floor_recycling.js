@@ -5,6 +5,8 @@
 // answer rather than being cut, then closes and exits. Nothing else: no health paths, no metrics, no supervisor
 // protocol. So it measures what a fresh process at this cadence costs the runtime itself.
 //
+// Bun: processes with `Bun.serve` on `reusePort` sockets (as rota's), started by `Bun.spawn`; a draining one stops
+// listening after the settle (`server.stop()`, which lets the requests under way finish).
 // Node: a `node:cluster` primary owning the socket (as rota's), workers on `@hono/node-server`; a draining worker
 // stops accepting at once (net.Server's close, as rota's; http.Server's would also cut idle keep-alive connections).
 // Deno: processes with `Deno.serve` on `reusePort` sockets (as rota's, needs --unstable-net), importing nothing of
@@ -67,7 +69,54 @@ function primary(spawn, onSigterm) {
   });
 }
 
-if (deno && env("FLOOR_ROLE") !== "worker") {
+const bun = globalThis.Bun;
+
+/** Events from a child's stdout, a line each ("limit", "listening"). */
+async function readEvents(stdout, events) {
+  let pending = "";
+  for await (const chunk of stdout.pipeThrough(new TextDecoderStream())) {
+    const lines = (pending + chunk).split("\n");
+    pending = lines.pop();
+    for (const line of lines) if (line in events) events[line]();
+  }
+}
+
+if (bun && bun.env.FLOOR_ROLE !== "worker") {
+  primary((events) => {
+    const child = bun.spawn([globalThis.process.execPath, new URL(import.meta.url).pathname], {
+      env: { ...bun.env, FLOOR_ROLE: "worker" },
+      stdout: "pipe",
+      stderr: "inherit",
+    });
+    void readEvents(child.stdout, events);
+    return { drain: () => child.kill("SIGTERM"), kill: () => child.kill("SIGKILL"), exited: child.exited };
+  }, (stop) => {
+    globalThis.process.on("SIGTERM", () => {
+      stop();
+      globalThis.process.exit(0);
+    });
+  });
+} else if (bun) {
+  // As rota's Bun workers: `Bun.serve` on a `reusePort` socket; a draining one stops listening after the settle
+  // (queued connections migrate to the new process's socket with tcp_migrate_req, which rota sets as root).
+  const say = (line) => globalThis.process.stdout.write(`${line}\n`);
+  let answered = 0;
+  let draining = false;
+  await new Promise((resolve) => setTimeout(resolve, initMs));
+  const server = bun.serve({
+    port,
+    hostname: "127.0.0.1",
+    reusePort: true,
+    fetch: handler(() => draining, () => recycle && ++answered === LIMIT && say("limit")),
+  });
+  say("listening");
+  globalThis.process.on("SIGTERM", async () => {
+    draining = true;
+    await new Promise((resolve) => setTimeout(resolve, DRAIN_SETTLE_MS));
+    await server.stop();
+    globalThis.process.exit(0);
+  });
+} else if (deno && env("FLOOR_ROLE") !== "worker") {
   primary((events) => {
     const child = new deno.Command(deno.execPath(), {
       args: ["run", "-A", "--unstable-net", new URL(import.meta.url).pathname],
@@ -75,14 +124,7 @@ if (deno && env("FLOOR_ROLE") !== "worker") {
       stdout: "piped",
       stderr: "inherit",
     }).spawn();
-    void (async () => {
-      let pending = "";
-      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-        const lines = (pending + chunk).split("\n");
-        pending = lines.pop();
-        for (const line of lines) if (line in events) events[line]();
-      }
-    })();
+    void readEvents(child.stdout, events);
     const signal = (name) => {
       try {
         child.kill(name);

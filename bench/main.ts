@@ -169,8 +169,8 @@ async function steadyGroup(
       pm2Contender(`PM2 cluster ×${workers}, app exits after ${MAX_REQUESTS}`, workers, MAX_REQUESTS),
     ]
     : [];
-  // Where the recycling targets are missed (Node, Deno), what the same recycling costs the runtime alone.
-  const floors: Contender[] = workers === 1 && key !== "bun"
+  // What the same recycling costs the runtime alone, where the recycling targets are missed.
+  const floors: Contender[] = workers === 1
     ? [
       floorRecycling(key, `${own}, never replaced (floor_recycling.js)`, false),
       floorRecycling(key, `${own}, replaced every ${MAX_REQUESTS} as rota does, nothing of rota's`, true),

@@ -10,9 +10,11 @@ import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { after, before, describe, test } from "node:test";
 import { VERSION } from "../runtime/version.ts";
 import { FIXTURES, get, killLeftovers, ROOT, Rota, systemNode, type Target } from "./_harness.ts";
+import { reachable } from "./_module_graph.ts";
 
 const BIN = join(ROOT, "node_modules", ".bin");
 
@@ -101,4 +103,47 @@ describe("package.json", () => {
     assert.ok(withScripts.length > 0, "package-lock.json names no package with an install script");
     assert.deepEqual(withScripts.filter((name) => allowScripts[name] !== true), []);
   });
+});
+
+describe("what a worker loads", { timeout: 60_000 }, () => {
+  test("a Node or Bun worker (adapters/worker_main.ts) loads neither the command line nor the supervisor", () => {
+    // main.ts's other branches (the command line's, a spawned Deno worker's) and worker_main's fallback to the
+    // command line, all dynamic imports, are not followed; every other import is, dynamic ones too.
+    const others = ["/adapters/mod.ts", "/adapters/_deno/worker_main.ts"];
+    const seen = [
+      ...reachable((dependency, dynamic) => !(dynamic && others.some((path) => dependency.endsWith(path)))),
+    ];
+    for (const module of ["/adapters/worker_main.ts", "/runtime/worker/worker.ts", "/adapters/bun.ts"]) {
+      assert.ok(seen.some((specifier) => specifier.endsWith(module)), module);
+    }
+    // (The adapters' own modules are the supervisor's side as well as the worker's: `memory_watch.ts`'s heap limit
+    // comes with the spawning.)
+    const supervisorOnly = [
+      "/runtime/cli.ts",
+      "/runtime/server.ts",
+      "/runtime/options.ts",
+      "/runtime/supervisor/supervisor.ts",
+      "/runtime/ops/prometheus.ts",
+      "/runtime/ops/status_page.ts",
+      "/runtime/ops/admin_routes.ts",
+    ].filter((module) => seen.some((specifier) => specifier.endsWith(module)));
+    assert.deepEqual(supervisorOnly, []);
+  });
+
+  const runtimes: Array<[string, string[]]> = [
+    ["node", [join(BIN, "node"), join(ROOT, "dist", "main.js")]],
+    ["bun", [join(BIN, "bun"), join(ROOT, "main.ts")]],
+    ["deno", [join(BIN, "deno"), "run", "-A", join(ROOT, "main.ts")]],
+  ];
+  for (const [runtime, command] of runtimes) {
+    test(`on ${runtime}, a worker's spec in the environment without a supervisor to talk to leaves the command line`, () => {
+      const run = spawnSync(command[0], [...command.slice(1), "--version"], {
+        encoding: "utf8",
+        timeout: 30_000,
+        env: { ...process.env, ROTA_WORKER_SPEC: "{}" },
+      });
+      assert.equal(run.stdout, `rota ${VERSION} (${runtime})\n`, run.stderr);
+      assert.equal(run.status, 0);
+    });
+  }
 });

@@ -6,12 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { FIXTURES, get, killLeftovers, ROOT, Rota, type Target, TARGETS, waitFor, workerStart } from "../_harness.ts";
+import { reachable } from "../_module_graph.ts";
 import http from "node:http";
 import net from "node:net";
 import { limitsSuite } from "./limits.ts";
@@ -34,36 +33,6 @@ function postChunked(url: string, body: string): Promise<number> {
     request.write(body.slice(0, 5));
     request.end(body.slice(5));
   });
-}
-
-/** A module of `deno info --json`'s graph. */
-interface GraphModule {
-  specifier: string;
-  dependencies?: { specifier: string; isDynamic?: boolean; code?: { specifier: string } }[];
-}
-
-/**
- * Every module main.ts reaches through imports, static or dynamic, along the
- * imports `follow` accepts (`deno info --json`'s graph of main.ts).
- */
-function reachable(follow: (specifier: string, dynamic: boolean) => boolean): Set<string> {
-  const info = spawnSync(TARGETS["deno"]().command[0], ["info", "--json", join(ROOT, "main.ts")], {
-    cwd: ROOT,
-    encoding: "utf8",
-  });
-  const modules = (JSON.parse(info.stdout) as { modules: GraphModule[] }).modules;
-  const bySpecifier = new Map(modules.map((module) => [module.specifier, module]));
-  const seen = new Set<string>();
-  const visit = (specifier: string) => {
-    if (seen.has(specifier)) return;
-    seen.add(specifier);
-    for (const dependency of bySpecifier.get(specifier)?.dependencies ?? []) {
-      const target = dependency.code?.specifier;
-      if (target && follow(target, dependency.isDynamic === true)) visit(target);
-    }
-  };
-  visit(pathToFileURL(join(ROOT, "main.ts")).href);
-  return seen;
 }
 
 describe("how Deno workers serve", { timeout: 120_000 }, () => {
@@ -138,8 +107,11 @@ describe("how Deno workers serve", { timeout: 120_000 }, () => {
 
   test("a Deno worker the supervisor spawns itself imports nothing of Node's", () => {
     // What main.ts loads for such a worker: its static imports, then the worker's main and all it imports,
-    // dynamically too (main.ts's other branch, adapters/mod.ts, is the supervisor's and every other worker's).
-    const seen = reachable((dependency) => !dependency.endsWith("/adapters/mod.ts"));
+    // dynamically too (main.ts's other branches are the command line's, adapters/mod.ts, and every other worker's,
+    // adapters/worker_main.ts).
+    const seen = reachable((dependency) =>
+      !dependency.endsWith("/adapters/mod.ts") && !dependency.endsWith("/adapters/worker_main.ts")
+    );
     assert.ok([...seen].some((specifier) => specifier.endsWith("/runtime/worker/worker.ts")));
     assert.deepEqual([...seen].filter((specifier) => !specifier.startsWith("file:")), []);
   });
