@@ -39,11 +39,16 @@
  * app.get("/ws", upgradeWebSocket(() => ({ onMessage: (event, ws) => ws.send(`echo: ${event.data}`) })));
  * ```
  *
- * This module only re-exports: the command line and the worker processes run
- * `main.ts`, and importing this module starts nothing.
+ * This module re-exports, and loads the supervisor's side only when `serve()`
+ * is called (an app module that imports it runs in every worker): the
+ * command line and the worker processes run `main.ts`, and importing this
+ * module starts nothing.
  *
  * @module
  */
+
+import type { ServeOptions } from "./runtime/options.ts";
+import type { Server } from "./runtime/server.ts";
 
 export {
   type App,
@@ -75,4 +80,31 @@ export type {
 } from "./runtime/ops/snapshot.ts";
 export type { Histogram } from "./runtime/ops/histogram.ts";
 export type { SupervisorStats, WorkerStateName, WorkerStatus } from "./runtime/supervisor/supervisor.ts";
-export { serve } from "./adapters/mod.ts";
+
+/**
+ * Serve an app across a rota of worker processes.
+ *
+ * Unset options come from the environment (`PORT`, `ROTA_WORKERS`, …), then
+ * from `rota.config.json` in the working directory (or the file `config`
+ * names), then the defaults. Unlike the CLI, `serve()` installs no signal
+ * handlers: the calling program decides when to `close()` or `reload()`.
+ *
+ * @param options The app module and the options of `rota serve`.
+ * @returns The running rota, once every slot has a worker that is ready or failing.
+ * @throws {RangeError} For an invalid option value, with a one-line message.
+ * @throws {RotaError} `ERR_ROTA_USAGE` for an unknown option; another code when
+ * the app cannot be loaded or the port cannot be bound.
+ * @example
+ * ```ts
+ * import { serve } from "rota";
+ * await using server = await serve({ app: "./app.ts", workers: 4, port: 8000 });
+ * console.log(server.status());
+ * ```
+ */
+export async function serve(options: ServeOptions): Promise<Server> {
+  // Loaded on first use: an app module that imports "rota" for `defineApp`
+  // runs in every worker, which loads neither the command line nor the
+  // supervisor (adapters/worker_main.ts).
+  const { serve } = await import("./adapters/mod.ts");
+  return await serve(options);
+}

@@ -16,24 +16,10 @@ import { currentHost, exitWithoutHost } from "./current_host.ts";
 import type { HeldSignals } from "./early_signals.ts";
 
 /**
- * Serve an app across a rota of worker processes.
- *
- * Unset options come from the environment (`PORT`, `ROTA_WORKERS`, …), then
- * from `rota.config.json` in the working directory (or the file `config`
- * names), then the defaults. Unlike the CLI, `serve()` installs no signal
- * handlers: the calling program decides when to `close()` or `reload()`.
+ * The library's `serve()` (`mod.ts`, which loads this module on first use).
  *
  * @param options The app module and the options of `rota serve`.
- * @returns The running rota, once every slot has a worker that is ready or failing.
- * @throws {RangeError} For an invalid option value, with a one-line message.
- * @throws {RotaError} `ERR_ROTA_USAGE` for an unknown option; another code when
- * the app cannot be loaded or the port cannot be bound.
- * @example
- * ```ts
- * import { serve } from "rota";
- * await using server = await serve({ app: "./app.ts", workers: 4, port: 8000 });
- * console.log(server.status());
- * ```
+ * @returns The running rota.
  */
 export async function serve(options: ServeOptions): Promise<Server> {
   return await startServer(await currentHost(), options);

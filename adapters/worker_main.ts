@@ -3,11 +3,11 @@
  * its environment (a `node:cluster` worker on Node and on Deno, a `Bun.spawn`
  * child on Bun), in place of `mod.ts`'s `main`: the worker, without the
  * command line, the supervisor and the operations pages, which a worker
- * never runs. Measured on this machine two seconds after ready, a worker's
- * private memory: 15.7 MB against 20.0 on Node 20, 7.5 against 8.1 on Bun,
- * 22.4 against 22.7 on Node 24; its CPU from spawn to ready did not change
- * measurably (~99 ms on Node 20, ~33 on Bun). A Deno worker that its
- * supervisor spawned itself runs `_deno/worker_main.ts`.
+ * never runs (~140 KiB of the bundle). Measured on this machine two seconds
+ * after ready: a worker's resident set 0.5–0.8 MB smaller on Node 20 and
+ * Bun; its CPU from spawn to ready unchanged (~99 ms on Node 20, ~33 on Bun).
+ * A Deno worker that its supervisor spawned itself runs
+ * `_deno/worker_main.ts`.
  *
  * @module
  */

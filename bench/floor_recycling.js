@@ -89,7 +89,14 @@ if (bun && bun.env.FLOOR_ROLE !== "worker") {
       stderr: "inherit",
     });
     void readEvents(child.stdout, events);
-    return { drain: () => child.kill("SIGTERM"), kill: () => child.kill("SIGKILL"), exited: child.exited };
+    const signal = (name) => {
+      try {
+        child.kill(name);
+      } catch {
+        // Gone already.
+      }
+    };
+    return { drain: () => signal("SIGTERM"), kill: () => signal("SIGKILL"), exited: child.exited };
   }, (stop) => {
     globalThis.process.on("SIGTERM", () => {
       stop();

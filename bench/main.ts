@@ -2,9 +2,9 @@
  * `npm run bench`: every comparison of issue 9, with wrk, on 127.0.0.1.
  *
  * - steady: per runtime and W = 1, 2, the runtime's own server, rota, rota
- *   recycling every 500 requests (and PM2 on Node 20; on Node and Deno at
- *   W = 1, the floor: the own server recycled the same way with nothing of
- *   rota's, and never), all started once and loaded in turn, round after
+ *   recycling every 500 requests (and PM2 on Node 20; at W = 1, the floor:
+ *   the own server recycled the same way with nothing of rota's, and
+ *   never), all started once and loaded in turn, round after
  *   round (ABCABC...), so drift hits every one.
  * - replacement: per runtime, a one-worker rota reloaded (SIGHUP) again and
  *   again: the replacement's spawn → ready against a bare process importing

@@ -1,4 +1,4 @@
-/** What the `rota` program loads, from `deno info --json`'s graph of `main.ts`. */
+/** What a module of rota loads, from `deno info --json`'s graph. */
 
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
@@ -12,14 +12,19 @@ interface GraphModule {
 }
 
 /**
- * Every module main.ts reaches through imports, static or dynamic, along the
- * imports `follow` accepts.
+ * Every module `root` reaches through imports, static or dynamic, along the
+ * imports `follow` accepts (type-only imports load nothing and are not in
+ * the graph's code dependencies).
  *
- * @param follow Whether to follow an import of `specifier`.
- * @returns The specifiers reached, main.ts's own included.
+ * @param follow Whether to follow `from`'s import of `specifier`.
+ * @param root The module to start from, relative to the repository.
+ * @returns The specifiers reached, the root's own included.
  */
-export function reachable(follow: (specifier: string, dynamic: boolean) => boolean): Set<string> {
-  const info = spawnSync(TARGETS["deno"]().command[0], ["info", "--json", join(ROOT, "main.ts")], {
+export function reachable(
+  follow: (specifier: string, dynamic: boolean, from: string) => boolean,
+  root = "main.ts",
+): Set<string> {
+  const info = spawnSync(TARGETS["deno"]().command[0], ["info", "--json", join(ROOT, root)], {
     cwd: ROOT,
     encoding: "utf8",
   });
@@ -31,9 +36,9 @@ export function reachable(follow: (specifier: string, dynamic: boolean) => boole
     seen.add(specifier);
     for (const dependency of bySpecifier.get(specifier)?.dependencies ?? []) {
       const target = dependency.code?.specifier;
-      if (target && follow(target, dependency.isDynamic === true)) visit(target);
+      if (target && follow(target, dependency.isDynamic === true, specifier)) visit(target);
     }
   };
-  visit(pathToFileURL(join(ROOT, "main.ts")).href);
+  visit(pathToFileURL(join(ROOT, root)).href);
   return seen;
 }

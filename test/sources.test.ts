@@ -11,6 +11,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symli
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { pathToFileURL } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { VERSION } from "../runtime/version.ts";
 import { FIXTURES, get, killLeftovers, ROOT, Rota, systemNode, type Target } from "./_harness.ts";
@@ -106,28 +107,45 @@ describe("package.json", () => {
 });
 
 describe("what a worker loads", { timeout: 60_000 }, () => {
+  // Besides the adapters' own modules, which are the supervisor's side as well as the worker's (`memory_watch.ts`'s
+  // heap limit comes with the spawning), what only a supervisor or the command line runs:
+  const supervisorOnly = [
+    "/runtime/cli.ts",
+    "/runtime/server.ts",
+    "/runtime/options.ts",
+    "/runtime/supervisor/supervisor.ts",
+    "/runtime/ops/prometheus.ts",
+    "/runtime/ops/status_page.ts",
+    "/runtime/ops/admin_routes.ts",
+  ];
+  const loaded = (seen: Set<string>) =>
+    supervisorOnly.filter((module) => [...seen].some((specifier) => specifier.endsWith(module)));
+  const url = (path: string) => pathToFileURL(join(ROOT, path)).href;
+  const edge = (from: string, to: string) => (specifier: string, importer: string) =>
+    importer === url(from) && specifier === url(to);
+
   test("a Node or Bun worker (adapters/worker_main.ts) loads neither the command line nor the supervisor", () => {
-    // main.ts's other branches (the command line's, a spawned Deno worker's) and worker_main's fallback to the
-    // command line, all dynamic imports, are not followed; every other import is, dynamic ones too.
-    const others = ["/adapters/mod.ts", "/adapters/_deno/worker_main.ts"];
-    const seen = [
-      ...reachable((dependency, dynamic) => !(dynamic && others.some((path) => dependency.endsWith(path)))),
+    // Not followed: main.ts's other branches (the command line's, a spawned Deno worker's) and worker_main's
+    // fallback to the command line, all dynamic imports; every other import is, dynamic ones too.
+    const others = [
+      edge("main.ts", "adapters/mod.ts"),
+      edge("main.ts", "adapters/_deno/worker_main.ts"),
+      edge("adapters/worker_main.ts", "adapters/mod.ts"),
     ];
+    const seen = reachable((specifier, dynamic, from) => !(dynamic && others.some((other) => other(specifier, from))));
     for (const module of ["/adapters/worker_main.ts", "/runtime/worker/worker.ts", "/adapters/bun.ts"]) {
-      assert.ok(seen.some((specifier) => specifier.endsWith(module)), module);
+      assert.ok([...seen].some((specifier) => specifier.endsWith(module)), module);
     }
-    // (The adapters' own modules are the supervisor's side as well as the worker's: `memory_watch.ts`'s heap limit
-    // comes with the spawning.)
-    const supervisorOnly = [
-      "/runtime/cli.ts",
-      "/runtime/server.ts",
-      "/runtime/options.ts",
-      "/runtime/supervisor/supervisor.ts",
-      "/runtime/ops/prometheus.ts",
-      "/runtime/ops/status_page.ts",
-      "/runtime/ops/admin_routes.ts",
-    ].filter((module) => seen.some((specifier) => specifier.endsWith(module)));
-    assert.deepEqual(supervisorOnly, []);
+    assert.deepEqual(loaded(seen), []);
+  });
+
+  test('an app that imports "rota" loads them only when it calls serve()', () => {
+    const serve = edge("mod.ts", "adapters/mod.ts");
+    const seen = reachable((specifier, dynamic, from) => !(dynamic && serve(specifier, from)), "mod.ts");
+    assert.ok([...seen].some((specifier) => specifier.endsWith("/runtime/app.ts")));
+    assert.deepEqual(loaded(seen), []);
+    // And serve() does load them.
+    assert.deepEqual(loaded(reachable(() => true, "mod.ts")), supervisorOnly);
   });
 
   const runtimes: Array<[string, string[]]> = [

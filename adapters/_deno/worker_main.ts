@@ -1,6 +1,6 @@
 /**
  * What a Deno worker that its supervisor spawned itself runs (`spawn.ts`),
- * in place of `adapters/mod.ts`'s `main`: the same worker, on a host that
+ * in place of `adapters/worker_main.ts`'s `main`: the same worker, on a host that
  * loads nothing of Node's (`worker_host.ts`).
  *
  * @module
