@@ -92,7 +92,9 @@ export async function listenControl(path: string, handler: ControlHandler): Prom
   await secureDirectory(dirname(path));
   await clearStale(path);
   const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
+  // Half-open: a client may end its side once it has asked (socat and `nc -U` do at the end of their input) and
+  // still wait for the answers, which can take a while (a reload's comes when it is done). Ours ends after them.
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => {});
@@ -103,6 +105,7 @@ export async function listenControl(path: string, handler: ControlHandler): Prom
         if (!socket.destroyed) socket.write(answer);
       });
     });
+    socket.on("end", () => void queue.then(() => socket.end()));
   });
   await new Promise<void>((resolve, reject) => {
     server.once(

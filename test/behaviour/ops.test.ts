@@ -7,10 +7,12 @@
 import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { callControl } from "../../adapters/_node/control.ts";
+import { encodeControl, parseControlResponse } from "../../runtime/ops/control.ts";
 import { ensureDebianPackage } from "../_apt.ts";
 import { FIXTURES, get, ROOT } from "../_harness.ts";
 import { killProbes, LineProcess, SCRIPT_RUNTIMES } from "../_probe.ts";
@@ -89,6 +91,35 @@ for (const runtime of SCRIPT_RUNTIMES) {
       assert.deepEqual(await callControl(path, { command: "stop" }), { ok: true, command: "stop" });
       assert.deepEqual(await server.exited, { code: 0, signal: null });
       assert.throws(() => statSync(path), /ENOENT/, "closing removes the socket file");
+    });
+
+    test("a client that half-closes after its request (as socat and nc -U do) still gets the answer", async () => {
+      const path = join(scratch(), "8000.sock");
+      const server = await probe(runtime, ["serve", path]);
+      await server.step("listening");
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(path);
+        let text = "";
+        const timer = setTimeout(
+          () => socket.destroy(new Error(`no end of the answer in 10 s, read: ${text}`)),
+          10_000,
+        );
+        socket.setEncoding("utf8");
+        socket.on("data", (chunk) => text += chunk);
+        socket.on("end", () => {
+          clearTimeout(timer);
+          resolve(text);
+        });
+        socket.on("error", (error) => {
+          clearTimeout(timer);
+          reject(error);
+        });
+        // A reload, whose answer comes only once it is done (50 ms in the probe), well after the client's end.
+        socket.end(encodeControl({ command: "reload" }));
+      });
+      assert.deepEqual(parseControlResponse(answer.trim()), { ok: true, value: { ok: true, command: "reload" } });
+      assert.deepEqual(await callControl(path, { command: "stop" }), { ok: true, command: "stop" });
+      assert.deepEqual(await server.exited, { code: 0, signal: null });
     });
 
     test("a second process cannot take a live control socket but replaces one left by a killed process", async () => {
