@@ -265,11 +265,13 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
       }
 
       test("a worker above --max-memory, as the supervisor measures it, is recycled replacement-first under load without losing a request", async () => {
-        const rota = await Rota.serve(target, "hostile.js", ["--workers", "1", "--max-memory", "150MB"]);
+        // Room between the soft limit and the hard one (300 MB) for what the load adds before the next measurement:
+        // on Bun, garbage not yet collected took the resident set from 160 to 227 MB within a second once, under CI.
+        const rota = await Rota.serve(target, "hostile.js", ["--workers", "1", "--max-memory", "200MB"]);
         if (v8) {
           const { heapLimit } = JSON.parse((await get(`${rota.url}/heap-limit`)).body);
-          // The hard limit (225 MB) for the old space, plus the young generation V8 adds on top (96 to 192 MB here).
-          const hard = 225 * MB;
+          // The hard limit (300 MB) for the old space, plus the young generation V8 adds on top (96 to 192 MB here).
+          const hard = 300 * MB;
           assert.ok(
             heapLimit > hard && heapLimit < hard + 256 * MB,
             `V8's heap limit follows --max-memory: ${heapLimit}`,
@@ -283,9 +285,9 @@ export function limitsSuite(key: keyof typeof TARGETS): void {
           keepAlive: true,
           done: () => replaced.test(rota.log),
         });
-        const grown = await growPast(rota, 160 * MB);
+        const grown = await growPast(rota, 205 * MB);
         await rota.waitForLog(
-          new RegExp(`worker 0\\.0 \\(pid ${grown.pid}\\) uses \\d+MB, above --max-memory 150MB: recycling`),
+          new RegExp(`worker 0\\.0 \\(pid ${grown.pid}\\) uses \\d+MB, above --max-memory 200MB: recycling`),
           10000,
         );
         assertNothingLost(await loading);
