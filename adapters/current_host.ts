@@ -7,6 +7,7 @@
  * @module
  */
 
+import { describeError } from "../runtime/errors.ts";
 import type { Host } from "../runtime/host.ts";
 
 /**
@@ -22,11 +23,18 @@ export async function currentHost(): Promise<Host> {
 }
 
 /**
- * Print `line` and exit 1, for a program whose host could not even load.
+ * End a program that failed: `rota: <what went wrong>` on one line, through
+ * the host's log when it loaded (else standard error), and exit code 1.
  *
- * @param line What went wrong, on one line.
+ * @param error What went wrong.
+ * @param host The host, when it loaded.
  */
-export function exitWithoutHost(line: string): never {
+export function exitOnFailure(error: unknown, host: Host | undefined): never {
+  const line = `rota: ${describeError(error)}`;
+  if (host) {
+    host.writeLog(line);
+    return host.exit(1);
+  }
   console.error(line);
   const global = globalThis as unknown as { Deno?: Exits; process?: Exits };
   return (global.Deno ?? global.process)!.exit(1);

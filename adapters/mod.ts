@@ -8,11 +8,10 @@
  */
 
 import { runCli } from "../runtime/cli.ts";
-import { describeError } from "../runtime/errors.ts";
 import type { Host } from "../runtime/host.ts";
 import type { ServeOptions } from "../runtime/options.ts";
 import { type Server, startServer } from "../runtime/server.ts";
-import { currentHost, exitWithoutHost } from "./current_host.ts";
+import { currentHost, exitOnFailure } from "./current_host.ts";
 import type { HeldSignals } from "./early_signals.ts";
 
 /**
@@ -42,11 +41,6 @@ export async function main(held?: HeldSignals): Promise<void> {
     host.exit(code);
   } catch (error) {
     held?.release();
-    const line = `rota: ${describeError(error)}`;
-    if (host) {
-      host.writeLog(line);
-      host.exit(1);
-    }
-    exitWithoutHost(line);
+    exitOnFailure(error, host);
   }
 }

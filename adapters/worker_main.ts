@@ -12,10 +12,9 @@
  * @module
  */
 
-import { describeError } from "../runtime/errors.ts";
 import type { Host } from "../runtime/host.ts";
 import { runWorker } from "../runtime/worker/worker.ts";
-import { currentHost, exitWithoutHost } from "./current_host.ts";
+import { currentHost, exitOnFailure } from "./current_host.ts";
 import type { HeldSignals } from "./early_signals.ts";
 
 /**
@@ -38,11 +37,6 @@ export async function main(held?: HeldSignals): Promise<void> {
     await working;
   } catch (error) {
     held?.release();
-    const line = `rota: ${describeError(error)}`;
-    if (host) {
-      host.writeLog(line);
-      host.exit(1);
-    }
-    exitWithoutHost(line);
+    exitOnFailure(error, host);
   }
 }

@@ -71,6 +71,15 @@ function primary(spawn, onSigterm) {
 
 const bun = globalThis.Bun;
 
+/** Send a child `name`, unless it is gone already. */
+function signal(child, name) {
+  try {
+    child.kill(name);
+  } catch {
+    // Gone already.
+  }
+}
+
 /** Events from a child's stdout, a line each ("limit", "listening"). */
 async function readEvents(stdout, events) {
   let pending = "";
@@ -89,14 +98,7 @@ if (bun && bun.env.FLOOR_ROLE !== "worker") {
       stderr: "inherit",
     });
     void readEvents(child.stdout, events);
-    const signal = (name) => {
-      try {
-        child.kill(name);
-      } catch {
-        // Gone already.
-      }
-    };
-    return { drain: () => signal("SIGTERM"), kill: () => signal("SIGKILL"), exited: child.exited };
+    return { drain: () => signal(child, "SIGTERM"), kill: () => signal(child, "SIGKILL"), exited: child.exited };
   }, (stop) => {
     globalThis.process.on("SIGTERM", () => {
       stop();
@@ -132,14 +134,7 @@ if (bun && bun.env.FLOOR_ROLE !== "worker") {
       stderr: "inherit",
     }).spawn();
     void readEvents(child.stdout, events);
-    const signal = (name) => {
-      try {
-        child.kill(name);
-      } catch {
-        // Gone already.
-      }
-    };
-    return { drain: () => signal("SIGTERM"), kill: () => signal("SIGKILL"), exited: child.status };
+    return { drain: () => signal(child, "SIGTERM"), kill: () => signal(child, "SIGKILL"), exited: child.status };
   }, (stop) => {
     deno.addSignalListener("SIGTERM", () => {
       stop();
